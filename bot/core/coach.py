@@ -1,0 +1,165 @@
+"""The coach: from an opener to a coach card, and from two versions to a comparison.
+
+`Coach` holds the loaded knowledge (lexicons, rules, angles, score weights, UI strings)
+and is otherwise stateless: every method is a pure function of its arguments, so one
+instance serves every channel and every user concurrently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.core.analysis import OpenerAnalysis, analyse_opener
+from bot.core.angles import Angle, load_angles, suggest_angles
+from bot.core.diagnosis import diagnose_opener
+from bot.core.errors import FournilError
+from bot.core.input_check import InputProblem, check_text
+from bot.core.language import LanguageDetector
+from bot.core.lexicon import Lexicon, load_lexicons
+from bot.core.models import Category, CoachCard, Comparison, Finding, PrincipleRef
+from bot.core.ports import PrincipleCatalog
+from bot.core.rules import Rule, load_rules
+from bot.core.scoring import ScoreWeights, load_score_weights, score_opener
+from bot.core.ui import UiStrings, load_ui
+
+MAX_QUESTIONS = 3
+_NUDGE_CATEGORIES = {Category.PITCH, Category.MEETING_ASK, Category.SELF_FOCUS}
+
+
+class InvalidOpener(FournilError):
+    """The text cannot be coached; `str()` is the one-line reason in the right language."""
+
+    def __init__(self, problem: InputProblem, message: str, language: str) -> None:
+        self.problem = problem
+        self.language = language
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Coach:
+    lexicons: dict[str, Lexicon]
+    rules: tuple[Rule, ...]
+    angles: tuple[Angle, ...]
+    weights: ScoreWeights
+    ui: dict[str, UiStrings]
+    principles: PrincipleCatalog
+    detector: LanguageDetector
+    default_language: str = "en"
+    max_chars: int = 8000
+
+    @classmethod
+    def load(
+        cls,
+        knowledge_dir: Path,
+        prompts_dir: Path,
+        principles: PrincipleCatalog,
+        default_language: str = "en",
+        max_chars: int = 8000,
+    ) -> Coach:
+        lexicons = load_lexicons(knowledge_dir / "rules" / "lexicons")
+        languages = set(lexicons)
+        return cls(
+            lexicons=lexicons,
+            rules=load_rules(knowledge_dir / "rules", languages),
+            angles=load_angles(prompts_dir / "angles", languages),
+            weights=load_score_weights(knowledge_dir / "scoring.yaml"),
+            ui=load_ui(prompts_dir / "ui"),
+            principles=principles,
+            detector=LanguageDetector(),
+            default_language=default_language,
+            max_chars=max_chars,
+        )
+
+    @property
+    def languages(self) -> list[str]:
+        return sorted(self.lexicons)
+
+    def strings(self, lang: str | None) -> UiStrings:
+        return self.ui.get(lang or self.default_language) or self.ui[self.default_language]
+
+    def resolve_language(self, text: str, forced: str | None = None) -> str:
+        """The opener's language; raises InvalidOpener for text we cannot coach."""
+        problem = check_text(text, self.max_chars)
+        fallback = forced or self.default_language
+        if problem is not None:
+            raise self._invalid(problem, fallback)
+        if forced:
+            return forced
+        guess = self.detector.detect(text)
+        if guess.other is not None:
+            problem = InputProblem("other_language")
+            ui = self.strings(fallback)
+            message = ui.text("invalid", "other_language", language=guess.other[ui.lang])
+            raise InvalidOpener(problem, message, ui.lang)
+        return guess.lang if guess.lang in self.lexicons else fallback
+
+    def _invalid(self, problem: InputProblem, lang: str) -> InvalidOpener:
+        ui = self.strings(lang)
+        return InvalidOpener(problem, ui.text("invalid", problem.code, **problem.values), ui.lang)
+
+    def analyse(self, text: str, lang: str) -> OpenerAnalysis:
+        return analyse_opener(text, lang, self.lexicons[lang])
+
+    def coach(self, text: str, lang: str | None = None) -> CoachCard:
+        """The coach card for `text` (language detected unless given)."""
+        lang = self.resolve_language(text, lang)
+        analysis = self.analyse(text, lang)
+        findings = diagnose_opener(analysis, self.rules)
+        lexicon = self.lexicons[lang]
+        ui = self.strings(lang)
+        score, explanation = score_opener(analysis, findings, lexicon, ui, self.weights)
+        questions = suggest_angles(
+            text, lang, findings, analysis.context_anchor is not None, self.angles, MAX_QUESTIONS
+        )
+        return CoachCard(
+            language=lang,  # type: ignore[arg-type]
+            score=score,
+            findings=findings,
+            questions=questions,
+            principles=self._principle_refs(findings, lang),
+            explanation=explanation,
+            buying_group_nudge=self._nudge(analysis, findings, ui),
+            word_count=analysis.word_count,
+        )
+
+    def compare(self, before: str, after: str, lang: str | None = None) -> Comparison:
+        """Before/after, both read in the language of the rewrite unless one is forced."""
+        lang = self.resolve_language(after, lang)
+        self.resolve_language(before, lang)  # the original must be coachable too
+        return compare_cards(self.coach(before, lang), self.coach(after, lang))
+
+    def _principle_refs(self, findings: list[Finding], lang: str) -> list[PrincipleRef]:
+        refs: dict[str, PrincipleRef] = {}
+        for finding in findings:
+            if finding.principle in refs:
+                continue
+            ref = self.principles.ref(finding.principle, lang)
+            if ref is not None:
+                refs[finding.principle] = ref
+        return list(refs.values())
+
+    def _nudge(self, analysis: OpenerAnalysis, findings: list[Finding], ui: UiStrings) -> str | None:
+        categories = {finding.category for finding in findings}
+        lexicon = self.lexicons[analysis.lang]
+        mentions_group = bool(
+            lexicon.group_mention and lexicon.group_mention.search(analysis.body_norm)
+        )
+        if categories & _NUDGE_CATEGORIES and not mentions_group:
+            return ui.text("card", "buying_group")
+        return None
+
+
+def compare_cards(before: CoachCard, after: CoachCard) -> Comparison:
+    """DESIGN.md §3 `compare`: which categories were resolved, remain, or are new."""
+    old = before.categories
+    new = after.categories
+    return Comparison(
+        language=after.language,
+        before=before,
+        after=after,
+        delta=after.score - before.score,
+        resolved=[c for c in old if c not in new],
+        remaining=[c for c in old if c in new],
+        new=[c for c in new if c not in old],
+    )

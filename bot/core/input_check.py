@@ -1,0 +1,39 @@
+"""Is this something we can coach? Empty, huge, binary, emoji-only, link-only, too short or
+in another language: each gets its own plain answer instead of a meaningless card."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
+_LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
+_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+MIN_WORDS = 3
+
+
+@dataclass(frozen=True)
+class InputProblem:
+    """`code` is a key of the `invalid` section of prompts/ui/<lang>.yaml."""
+
+    code: str
+    values: dict[str, object] = field(default_factory=dict)
+
+
+def check_text(text: str, max_chars: int) -> InputProblem | None:
+    """Problems that do not depend on the language."""
+    if not text or not text.strip():
+        return InputProblem("empty")
+    if len(text) > max_chars:
+        return InputProblem("too_big", {"chars": len(text), "max": max_chars})
+    controls = len(_CONTROL.findall(text))
+    replacement = text.count("\ufffd")
+    if "\x00" in text or controls + replacement > max(2, len(text) // 50):
+        return InputProblem("binary")
+    without_urls = _URL.sub(" ", text)
+    if not _LETTER.search(without_urls):
+        return InputProblem("only_url" if _URL.search(text) else "no_words")
+    if len(_WORD.findall(without_urls)) < MIN_WORDS:
+        return InputProblem("only_url" if _URL.search(text) else "too_short")
+    return None

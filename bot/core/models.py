@@ -1,0 +1,118 @@
+"""The typed data the coaching core passes around and hands to every channel.
+
+The field names of `CoachCard`, `Finding` and `Comparison` follow the JSON contract of
+DESIGN.md §3, so `model_dump()` is the `--json` output and channels never reshape it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Language = Literal["fr", "en"]
+Severity = Literal["high", "medium", "low"]
+SEVERITY_ORDER: dict[str, int] = {"high": 0, "medium": 1, "low": 2}
+
+
+class Category(StrEnum):
+    """The fixed finding vocabulary of DESIGN.md §3; rules are finer and map to one."""
+
+    PITCH = "pitch"
+    SELF_FOCUS = "self_focus"
+    MEETING_ASK = "meeting_ask"
+    CLOSED_QUESTION = "closed_question"
+    NO_QUESTION = "no_question"
+    STACKED_QUESTIONS = "stacked_questions"
+    PRESSURE = "pressure"
+    JARGON = "jargon"
+    UNPROVEN_CLAIM = "unproven_claim"
+    FAKE_PERSONALIZATION = "fake_personalization"
+    TOO_LONG = "too_long"
+    TEMPLATE_LEFTOVER = "template_leftover"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Finding(_Frozen):
+    rule: str
+    category: Category
+    severity: Severity
+    excerpt: str
+    message: str
+    principle: str
+
+
+class PrincipleRef(_Frozen):
+    id: str
+    title: str
+
+
+class ScoreLine(_Frozen):
+    """One reason the score moved: points (+/-) and why, in the card's language."""
+
+    points: int
+    reason: str
+
+
+class CoachCard(_Frozen):
+    language: Language
+    score: int = Field(ge=0, le=100)
+    findings: list[Finding]
+    questions: list[str]
+    principles: list[PrincipleRef]
+    explanation: list[ScoreLine] = Field(default_factory=list, exclude=True)
+    buying_group_nudge: str | None = Field(default=None, exclude=True)
+    word_count: int = Field(default=0, exclude=True)
+
+    @property
+    def categories(self) -> list[Category]:
+        seen: dict[Category, None] = {}
+        for finding in self.findings:
+            seen.setdefault(finding.category, None)
+        return list(seen)
+
+
+class Comparison(_Frozen):
+    language: Language
+    before: CoachCard
+    after: CoachCard
+    delta: int
+    resolved: list[Category]
+    remaining: list[Category]
+    new: list[Category]
+
+
+class ReplyKind(StrEnum):
+    CARD = "card"
+    COMPARISON = "comparison"
+    HELP = "help"
+    REFUSAL = "refusal"
+    NOTICE = "notice"
+    INVALID = "invalid"
+
+
+class Reply(_Frozen):
+    """What the conversation flow answers; channels render `card`/`comparison` natively
+    and fall back to `text` (markdown-ish) for everything else."""
+
+    kind: ReplyKind
+    language: Language
+    text: str
+    card: CoachCard | None = None
+    comparison: Comparison | None = None
+
+
+class ConversationKey(_Frozen):
+    channel: str
+    user_id: str
+    conversation_id: str
+
+
+class IncomingMessage(_Frozen):
+    key: ConversationKey
+    text: str
+    locale: str | None = None

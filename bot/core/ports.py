@@ -1,0 +1,56 @@
+"""The small interfaces the core needs from the outside (knowledge base, storage).
+
+The core defines them and never imports their implementations: `bot.knowledge` and
+`bot.store` satisfy them, tests can build real ones, and channels never see them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.core.models import ConversationKey, PrincipleRef
+
+
+class PrincipleCatalog(Protocol):
+    def ref(self, principle_id: str, lang: str) -> PrincipleRef | None: ...
+
+
+class ConversationState(BaseModel):
+    """Where one conversation stands; saved after every message so a restart loses nothing."""
+
+    model_config = ConfigDict(frozen=True)
+    key: ConversationKey
+    stage: str = "idle"  # idle | awaiting_rewrite
+    versions: list[str] = Field(default_factory=list)  # redacted opener, then each rewrite
+    language: str | None = None
+    updated_at: datetime | None = None
+
+
+class CardRecord(BaseModel):
+    """What is kept of a card for progress and team figures: no text, only the numbers."""
+
+    model_config = ConfigDict(frozen=True)
+    key: ConversationKey
+    language: str
+    score: int
+    categories: list[str]
+    is_rewrite: bool
+
+
+class ConversationStore(Protocol):
+    async def load_conversation(self, key: ConversationKey) -> ConversationState | None: ...
+
+    async def save_conversation(self, state: ConversationState) -> None: ...
+
+    async def record_card(self, record: CardRecord) -> None: ...
+
+    async def language_preference(self, channel: str, user_id: str) -> str | None: ...
+
+    async def set_language_preference(
+        self, channel: str, user_id: str, language: str | None
+    ) -> None: ...
+
+    async def forget_user(self, channel: str, user_id: str) -> int: ...

@@ -1,0 +1,130 @@
+"""Every setting Fournil reads, in one typed place.
+
+This is the only module that reads the environment (and `.env`). Secrets are `SecretStr`
+so they never appear in a repr or a log line, and each may instead be given as a file
+(`TELEGRAM_BOT_TOKEN_FILE=/run/secrets/telegram`), the way container platforms mount them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+Language = Literal["fr", "en"]
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+_SECRET_FIELDS = (
+    "telegram_bot_token",
+    "telegram_webhook_secret",
+    "slack_bot_token",
+    "slack_app_token",
+    "slack_signing_secret",
+)
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name)
+
+
+def _resource_dir(name: str) -> Path:
+    """Knowledge and prompts ship inside the wheel; a source checkout uses the repo's copy."""
+    packaged = _PACKAGE_DIR / "_resources" / name
+    if packaged.is_dir():
+        return packaged
+    return _PACKAGE_DIR.parent / name
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    data_dir: Path = Field(Path("data"), validation_alias=_env("FOURNIL_DATA_DIR"))
+    database_url: str | None = Field(None, validation_alias=_env("FOURNIL_DATABASE_URL"))
+    chroma_url: str | None = Field(None, validation_alias=_env("FOURNIL_CHROMA_URL"))
+    llm: str | None = Field(None, validation_alias=_env("FOURNIL_LLM"))
+    language: Language = Field("en", validation_alias=_env("FOURNIL_LANGUAGE"))
+    force_language: Language | None = Field(
+        None, validation_alias=_env("FOURNIL_FORCE_LANGUAGE")
+    )
+    managers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("FOURNIL_MANAGERS")
+    )
+    host: str = Field("0.0.0.0", validation_alias=_env("FOURNIL_HOST"))
+    port: int = Field(3000, validation_alias=_env("FOURNIL_PORT"))
+    log_level: str = Field("INFO", validation_alias=_env("FOURNIL_LOG_LEVEL"))
+    knowledge_dir: Path = Field(
+        default_factory=lambda: _resource_dir("knowledge"),
+        validation_alias=_env("FOURNIL_KNOWLEDGE_DIR"),
+    )
+    prompts_dir: Path = Field(
+        default_factory=lambda: _resource_dir("prompts"),
+        validation_alias=_env("FOURNIL_PROMPTS_DIR"),
+    )
+    max_input_chars: int = Field(8000, validation_alias=_env("FOURNIL_MAX_INPUT_CHARS"))
+
+    telegram_bot_token: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN"))
+    telegram_bot_token_file: Path | None = Field(
+        None, validation_alias=_env("TELEGRAM_BOT_TOKEN_FILE")
+    )
+    telegram_api_base_url: str | None = Field(
+        None, validation_alias=_env("TELEGRAM_API_BASE_URL")
+    )
+    telegram_webhook_url: str | None = Field(None, validation_alias=_env("TELEGRAM_WEBHOOK_URL"))
+    telegram_webhook_secret: SecretStr | None = Field(
+        None, validation_alias=_env("TELEGRAM_WEBHOOK_SECRET")
+    )
+    telegram_webhook_secret_file: Path | None = Field(
+        None, validation_alias=_env("TELEGRAM_WEBHOOK_SECRET_FILE")
+    )
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
+    slack_bot_token_file: Path | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN_FILE"))
+    slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
+    slack_app_token_file: Path | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN_FILE"))
+    slack_signing_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_SIGNING_SECRET")
+    )
+    slack_signing_secret_file: Path | None = Field(
+        None, validation_alias=_env("SLACK_SIGNING_SECRET_FILE")
+    )
+    slack_api_base_url: str | None = Field(None, validation_alias=_env("SLACK_API_BASE_URL"))
+
+    @field_validator("managers", mode="before")
+    @classmethod
+    def _split_managers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+        return value
+
+    @field_validator("force_language", "database_url", "chroma_url", "llm", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _read_secret_files(self) -> Settings:
+        for name in _SECRET_FIELDS:
+            path: Path | None = getattr(self, f"{name}_file")
+            if getattr(self, name) is None and path is not None:
+                try:
+                    secret = path.read_text(encoding="utf-8").strip()
+                except OSError as exc:
+                    raise ValueError(f"{name.upper()}_FILE: cannot read {path}: {exc.strerror}")
+                setattr(self, name, SecretStr(secret))
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """SQLite in the data dir unless a database URL is configured."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'fournil.db').resolve()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, `.env` and explicit overrides (CLI flags, tests)."""
+    return Settings(**overrides)  # type: ignore[arg-type]
