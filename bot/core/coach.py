@@ -88,15 +88,21 @@ class Coach:
             return forced
         guess = self.detector.detect(text)
         if guess.other is not None:
-            problem = InputProblem("other_language")
-            ui = self.strings(fallback)
-            message = ui.text("invalid", "other_language", language=guess.other[ui.lang])
-            raise InvalidOpener(problem, message, ui.lang)
+            raise self._invalid(InputProblem("other_language", {"language": guess.other}), fallback)
         return guess.lang if guess.lang in self.lexicons else fallback
+
+    def invalid_message(self, problem: InputProblem, lang: str) -> str:
+        """The one-line reason, in `lang` (language names are themselves translated)."""
+        ui = self.strings(lang)
+        values = {
+            name: value.get(ui.lang, next(iter(value.values()))) if isinstance(value, dict) else value
+            for name, value in problem.values.items()
+        }
+        return ui.text("invalid", problem.code, **values)
 
     def _invalid(self, problem: InputProblem, lang: str) -> InvalidOpener:
         ui = self.strings(lang)
-        return InvalidOpener(problem, ui.text("invalid", problem.code, **problem.values), ui.lang)
+        return InvalidOpener(problem, self.invalid_message(problem, ui.lang), ui.lang)
 
     def analyse(self, text: str, lang: str) -> OpenerAnalysis:
         return analyse_opener(text, lang, self.lexicons[lang])

@@ -104,6 +104,7 @@ class Reply(_Frozen):
     text: str
     card: CoachCard | None = None
     comparison: Comparison | None = None
+    all_findings: bool = False  # the card is shown in full (/findings)
 
 
 class ConversationKey(_Frozen):

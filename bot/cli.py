@@ -1,0 +1,345 @@
+"""The `fournil` command (DESIGN.md §3).
+
+Exit codes: 0 success, 2 bad input (one line on stderr, in the user's language), 1 an
+unexpected failure (one line; the traceback only with FOURNIL_LOG_LEVEL=DEBUG).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from bot.app import build_coach
+from bot.channels.terminal import card_renderable, comparison_renderable, print_reply, run_chat
+from bot.core.coach import Coach, InvalidOpener
+from bot.core.errors import FournilError
+from bot.core.flow import CoachingFlow
+from bot.core.models import ConversationKey, Reply, ReplyKind
+from bot.logs import setup_logging
+from bot.settings import Settings, load_settings
+
+log = logging.getLogger("fournil")
+LANG_CHOICE = click.Choice(["fr", "en"])
+EXAMPLE_OPENER = (
+    "Hi Sarah, I'm Tom from DataCorp. We are a leading provider of AI-powered analytics "
+    "solutions. Would you be open to a 15-minute call next week to see a demo?"
+)
+
+
+class BadInput(FournilError):
+    """Bad input on the command line: exit code 2."""
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    click.echo(message.splitlines()[0] if message else "error", err=True)
+    sys.exit(code)
+
+
+class _Context:
+    """Settings are read once per command; the coach is built only by commands that need it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._coach: Coach | None = None
+
+    @property
+    def coach(self) -> Coach:
+        if self._coach is None:
+            self._coach = build_coach(self.settings)
+        return self._coach
+
+    def flow(self) -> CoachingFlow:
+        from bot.store.memory import MemoryStore
+
+        return CoachingFlow(self.coach, MemoryStore())
+
+
+pass_context = click.make_pass_decorator(_Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="fournil")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Fournil: coaching for B2B openers that turns pitches into real questions."""
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        _fail(f"configuration: {'.'.join(map(str, first['loc']))}: {first['msg']}")
+    setup_logging(settings.log_level)
+    ctx.obj = _Context(settings)
+
+
+def _read_text(text: str | None) -> str:
+    """TEXT from the argument, or from stdin for `-` or no argument (decoded leniently so
+    binary input is recognised and declined instead of crashing the decoder)."""
+    if text is not None and text != "-":
+        return text
+    if sys.stdin is None or sys.stdin.isatty():
+        raise BadInput("no opener given: pass TEXT, or '-' to read it from stdin")
+    data = sys.stdin.buffer.read(10_000_000)
+    return data.decode("utf-8", errors="replace")
+
+
+def _card_json(reply: Reply) -> dict[str, Any]:
+    if reply.card is None:
+        return {"language": reply.language, "kind": reply.kind.value, "message": reply.text}
+    return reply.card.model_dump(mode="json")
+
+
+def _emit(reply: Reply, as_json: bool, console: Console, coach: Coach) -> None:
+    if reply.kind == ReplyKind.INVALID:
+        _fail(reply.text)
+    if as_json:
+        click.echo(json.dumps(_card_json(reply), ensure_ascii=False))
+    else:
+        print_reply(console, reply, coach.strings)
+
+
+@cli.command()
+@click.argument("text", required=False)
+@click.option("--lang", type=LANG_CHOICE, help="Coach in this language instead of detecting it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the card as JSON (DESIGN.md §3).")
+@click.option("--batch", type=click.Path(path_type=Path), help="One opener per line, or JSONL with `text`.")
+@click.option("--example", is_flag=True, help="Coach a built-in example opener.")
+@pass_context
+def coach(
+    ctx: _Context, text: str | None, lang: str | None, as_json: bool, batch: Path | None, example: bool
+) -> None:
+    """Coach card for TEXT (or stdin with `-`)."""
+    lang = lang or ctx.settings.force_language
+    console = Console()
+    flow = ctx.flow()
+    if batch is not None:
+        _coach_batch(flow, batch, lang, as_json, console)
+        return
+    opener = EXAMPLE_OPENER if example else _read_text(text)
+    if example and not as_json:
+        console.print(f"[dim]{opener}[/dim]")
+    _emit(flow.coach_text(opener, lang), as_json, console, ctx.coach)
+
+
+def _batch_items(path: Path) -> Iterator[tuple[int, str, str | None]]:
+    try:
+        raw = path.read_bytes().decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise BadInput(f"cannot read {path}: {exc.strerror}") from None
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        if line.lstrip().startswith("{"):
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield number, "", f"line {number}: invalid JSON ({exc.msg})"
+                continue
+            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                yield number, "", f"line {number}: a JSON line needs a string `text`"
+                continue
+            lang = obj.get("lang") if obj.get("lang") in ("fr", "en") else None
+            yield number, obj["text"], lang
+        else:
+            yield number, line.replace("\\n", "\n"), None
+
+
+def _coach_batch(flow: CoachingFlow, path: Path, lang: str | None, as_json: bool, console: Console) -> None:
+    for number, text, item_lang in _batch_items(path):
+        if not text:
+            message = item_lang or f"line {number}: empty"
+            if as_json:
+                click.echo(json.dumps({"line": number, "error": message}, ensure_ascii=False))
+            else:
+                console.print(f"[yellow]{message}[/yellow]")
+            continue
+        reply = flow.coach_text(text, lang or item_lang)
+        if as_json:
+            payload = _card_json(reply) if reply.kind != ReplyKind.INVALID else {"line": number, "error": reply.text}
+            click.echo(json.dumps(payload, ensure_ascii=False))
+        elif reply.kind == ReplyKind.INVALID:
+            console.print(f"[yellow]line {number}: {reply.text}[/yellow]")
+        else:
+            console.rule(f"line {number}")
+            print_reply(console, reply, flow.coach.strings)
+
+
+@cli.command()
+@click.argument("before")
+@click.argument("after")
+@click.option("--lang", type=LANG_CHOICE)
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+def compare(ctx: _Context, before: str, after: str, lang: str | None, as_json: bool) -> None:
+    """Compare a rewrite (AFTER) with the original (BEFORE)."""
+    coach_ = ctx.coach
+    lang = lang or ctx.settings.force_language
+    try:
+        comparison = coach_.compare(before, after, lang)
+    except InvalidOpener as invalid:
+        _fail(str(invalid))
+    if as_json:
+        click.echo(json.dumps(comparison.model_dump(mode="json"), ensure_ascii=False))
+        return
+    console = Console()
+    ui = coach_.strings(comparison.language)
+    console.print(comparison_renderable(comparison, ui))
+    console.print(card_renderable(comparison.after, ui))
+
+
+@cli.command()
+@click.option("--user", default=None, help="Whose conversation (default: your login).")
+@click.option("--conversation", default="terminal", show_default=True)
+@pass_context
+def chat(ctx: _Context, user: str | None, conversation: str) -> None:
+    """The whole conversation in the terminal; state survives a restart."""
+    console = Console()
+    key = ConversationKey(
+        channel="terminal", user_id=user or _login(), conversation_id=conversation
+    )
+
+    def read_line(prompt: str) -> str:
+        if sys.stdin.isatty():
+            return console.input(prompt)
+        line = sys.stdin.readline()
+        if not line:
+            raise EOFError
+        return line.rstrip("\n")
+
+    async def main() -> None:
+        async with _sql_flow(ctx) as flow:
+            await run_chat(flow, key, read_line, console)
+
+    asyncio.run(main())
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "local"
+
+
+@asynccontextmanager
+async def _sql_flow(ctx: _Context) -> AsyncIterator[CoachingFlow]:
+    from bot.store.sql import SqlStore
+
+    ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = await SqlStore.open(ctx.settings.resolved_database_url)
+    try:
+        yield CoachingFlow(ctx.coach, store)
+    finally:
+        await store.close()
+
+
+@cli.group()
+def kb() -> None:
+    """The knowledge base: check and list."""
+
+
+@kb.command("check")
+@pass_context
+def kb_check(ctx: _Context) -> None:
+    """Validate every principle, rule, lexicon and prompt file; run the rules' examples."""
+    from bot.knowledge.check import check_knowledge
+
+    problems = check_knowledge(ctx.settings.knowledge_dir, ctx.settings.prompts_dir)
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        _fail(f"{len(problems)} problem(s) found", code=1)
+    click.echo("knowledge base OK")
+
+
+@kb.command("list")
+@click.option("--lang", type=LANG_CHOICE, default=None)
+@pass_context
+def kb_list(ctx: _Context, lang: str | None) -> None:
+    """List the principles (id, title, languages)."""
+    from bot.knowledge.principles import PrincipleStore
+
+    store = PrincipleStore.load(ctx.settings.knowledge_dir / "principles")
+    table = Table("id", "title", "languages")
+    for pid in store.ids:
+        principle = store.get(pid, lang or ctx.settings.language)
+        languages = sorted(p.lang for p in store.all() if p.id == pid)
+        table.add_row(pid, principle.title if principle else "", ", ".join(languages))
+    Console().print(table)
+
+
+@cli.command("eval")
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Labelled openers (JSONL); default tests/data/openers.jsonl.",
+)
+@click.option("--misses", is_flag=True, help="List every opener whose findings differ from its labels.")
+@click.option("--strict", is_flag=True, help="Exit 1 when a figure is below the acceptance bar.")
+@pass_context
+def eval_command(ctx: _Context, data_path: Path | None, misses: bool, strict: bool) -> None:
+    """Quality figures on the project's labelled openers."""
+    from bot.evaluation import THRESHOLDS, evaluate, load_labelled
+
+    path = data_path or Path(__file__).resolve().parent.parent / "tests" / "data" / "openers.jsonl"
+    if not path.is_file():
+        raise BadInput(f"no evaluation set at {path}")
+    report = evaluate(ctx.coach, load_labelled(path))
+    console = Console()
+    table = Table("category", "precision", "recall", "tp", "fp", "fn", title=f"{path.name}: {report.items} openers")
+    for category, figures in report.per_category.items():
+        table.add_row(
+            category, f"{figures.precision:.2f}", f"{figures.recall:.2f}",
+            str(figures.tp), str(figures.fp), str(figures.fn),
+        )
+    console.print(table)
+    passed = report.passed()
+    for name, value in (
+        ("precision (all categories)", report.precision),
+        ("recall (all categories)", report.recall),
+        ("AUC strong > weak", report.auc),
+        ("false alarms on strong", report.false_alarm_rate),
+        ("language accuracy", report.language_accuracy),
+    ):
+        key = {"recall (all categories)": "recall", "AUC strong > weak": "auc",
+               "false alarms on strong": "false_alarm_rate", "language accuracy": "language_accuracy"}.get(name)
+        mark = "" if key is None else ("  ok" if passed[key] else f"  BELOW BAR ({THRESHOLDS[key]})")
+        console.print(f"{name:28} {value:.3f}{mark}")
+    if misses:
+        for line in report.misses:
+            console.print(f"[dim]{line}[/dim]")
+    if strict and not all(passed.values()):
+        sys.exit(1)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        _fail("aborted", code=130)
+    except click.exceptions.ClickException as exc:
+        _fail(exc.format_message())
+    except (BadInput, InvalidOpener) as exc:
+        _fail(str(exc))
+    except FournilError as exc:
+        _fail(str(exc), code=1)
+    except KeyboardInterrupt:
+        _fail("interrupted", code=130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # the user gets one line, never a traceback
+        log.debug("unexpected failure", exc_info=True)
+        _fail(f"internal error: {type(exc).__name__}: {exc}", code=1)
+

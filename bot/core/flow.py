@@ -1,0 +1,191 @@
+"""The conversation, the same in every channel: one entry point, `CoachingFlow.handle`.
+
+An opener gets a coach card; the next message in the same conversation is read as the
+rep's rewrite and gets a comparison; commands (/help, /new, /lang, /forget, /coach,
+/findings) steer. State lives in the store and is saved before the reply is returned,
+so a restart between an opener and its rewrite loses nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.core.coach import Coach, InvalidOpener
+from bot.core.models import CoachCard, IncomingMessage, Reply, ReplyKind
+from bot.core.ports import CardRecord, ConversationState, ConversationStore
+from bot.core.redact import redact
+from bot.core.render import render_card, render_comparison
+from bot.core.ui import UiStrings
+
+_COMMAND = re.compile(r"^\s*/(\w+)(?:@\w+)?\b\s*(.*)$", re.DOTALL)
+GHOSTWRITING_MAX_WORDS = 25
+
+
+@dataclass(frozen=True)
+class CoachingFlow:
+    coach: Coach
+    store: ConversationStore
+
+    async def handle(self, message: IncomingMessage) -> Reply:
+        key = message.key
+        preference = await self.store.language_preference(key.channel, key.user_id)
+        command = _COMMAND.match(message.text or "")
+        if command:
+            return await self._command(message, command.group(1).lower(), command.group(2), preference)
+        state = await self.store.load_conversation(key) or ConversationState(key=key)
+        return await self._opener_or_rewrite(message.text, state, preference, message.locale)
+
+    def coach_text(self, text: str, lang: str | None = None) -> Reply:
+        """A stateless card (CLI, one-off slash commands): refusal, invalid input or card."""
+        early = self._refusal_or_invalid(text, lang, None)
+        if isinstance(early, Reply):
+            return early
+        card = self.coach.coach(text, early)
+        return self._card_reply(card, self.coach.strings(card.language), text)
+
+    async def _opener_or_rewrite(
+        self, text: str, state: ConversationState, preference: str | None, locale: str | None
+    ) -> Reply:
+        early = self._refusal_or_invalid(text, preference, locale)
+        if isinstance(early, Reply):
+            return early
+        lang = early
+        key = state.key
+        clean = redact(text)
+        if state.stage == "awaiting_rewrite" and state.versions:
+            comparison = self.coach.compare(state.versions[-1], clean, lang)
+            card = comparison.after
+            await self.store.save_conversation(
+                state.model_copy(
+                    update={"versions": [*state.versions, clean][-20:], "language": card.language}
+                )
+            )
+            await self.store.record_card(
+                CardRecord(
+                    key=key,
+                    language=card.language,
+                    score=card.score,
+                    categories=list(card.categories),
+                    is_rewrite=True,
+                )
+            )
+            ui = self.coach.strings(card.language)
+            return Reply(
+                kind=ReplyKind.COMPARISON,
+                language=card.language,
+                text=self._with_notes(render_comparison(comparison, ui), ui, text),
+                comparison=comparison,
+                card=card,
+            )
+        card = self.coach.coach(clean, lang)
+        await self.store.save_conversation(
+            ConversationState(key=key, stage="awaiting_rewrite", versions=[clean], language=card.language)
+        )
+        await self.store.record_card(
+            CardRecord(
+                key=key,
+                language=card.language,
+                score=card.score,
+                categories=list(card.categories),
+                is_rewrite=False,
+            )
+        )
+        return self._card_reply(card, self.coach.strings(card.language), text)
+
+    def _refusal_or_invalid(
+        self, text: str, forced: str | None, locale: str | None
+    ) -> Reply | str:
+        """Returns the language to coach in, or the reply that replaces the card."""
+        try:
+            lang = self.coach.resolve_language(text, forced)
+        except InvalidOpener as invalid:
+            reply_lang = forced or _locale_language(locale, self.coach.languages)
+            reply_lang = reply_lang or invalid.language
+            return Reply(
+                kind=ReplyKind.INVALID,
+                language=reply_lang,  # type: ignore[arg-type]
+                text=self.coach.invalid_message(invalid.problem, reply_lang),
+            )
+        ui = self.coach.strings(lang)
+        words = len(text.split())
+        if words <= GHOSTWRITING_MAX_WORDS and any(
+            strings.ghostwriting.search(text.lower()) for strings in self.coach.ui.values()
+        ):
+            return Reply(kind=ReplyKind.REFUSAL, language=ui.lang, text=ui.text("flow", "refusal"))  # type: ignore[arg-type]
+        return lang
+
+    def _card_reply(self, card: CoachCard, ui: UiStrings, original: str) -> Reply:
+        return Reply(
+            kind=ReplyKind.CARD,
+            language=card.language,
+            text=self._with_notes(render_card(card, ui), ui, original),
+            card=card,
+        )
+
+    @staticmethod
+    def _with_notes(text: str, ui: UiStrings, original: str) -> str:
+        if ui.injection is not None and ui.injection.search(original.lower()):
+            return f"{ui.text('flow', 'injection_note')}\n\n{text}"
+        return text
+
+    async def _command(
+        self, message: IncomingMessage, name: str, args: str, preference: str | None
+    ) -> Reply:
+        key = message.key
+        lang = preference or _locale_language(message.locale, self.coach.languages)
+        lang = lang or self.coach.default_language
+        ui = self.coach.strings(lang)
+        commands = ui.data.commands
+
+        def notice(kind: ReplyKind, section: str, entry: str, **values: object) -> Reply:
+            return Reply(kind=kind, language=ui.lang, text=ui.text(section, entry, **values))  # type: ignore[arg-type]
+
+        if name in commands["help"]:
+            return notice(ReplyKind.HELP, "flow", "help")
+        if name in commands["new"]:
+            await self.store.save_conversation(ConversationState(key=key))
+            return notice(ReplyKind.NOTICE, "flow", "new")
+        if name in commands["forget"]:
+            count = await self.store.forget_user(key.channel, key.user_id)
+            return notice(ReplyKind.NOTICE, "flow", "forgotten", count=count)
+        if name in commands["lang"]:
+            choice = args.strip().lower()[:4]
+            if choice == "auto":
+                await self.store.set_language_preference(key.channel, key.user_id, None)
+                return notice(ReplyKind.NOTICE, "flow", "language_auto")
+            if choice in self.coach.lexicons:
+                await self.store.set_language_preference(key.channel, key.user_id, choice)
+                return Reply(
+                    kind=ReplyKind.NOTICE,
+                    language=choice,  # type: ignore[arg-type]
+                    text=self.coach.strings(choice).text("flow", "language_set"),
+                )
+            return notice(ReplyKind.NOTICE, "flow", "language_unknown")
+        if name in commands["coach"]:
+            await self.store.save_conversation(ConversationState(key=key))
+            return await self._opener_or_rewrite(
+                args, ConversationState(key=key), preference, message.locale
+            )
+        if name in commands["findings"]:
+            state = await self.store.load_conversation(key)
+            if state is None or not state.versions:
+                return notice(ReplyKind.NOTICE, "flow", "findings_none")
+            card = self.coach.coach(state.versions[-1], preference or state.language)
+            card_ui = self.coach.strings(card.language)
+            return Reply(
+                kind=ReplyKind.CARD,
+                language=card.language,
+                text=render_card(card, card_ui, all_findings=True),
+                card=card,
+                all_findings=True,
+            )
+        return notice(ReplyKind.NOTICE, "flow", "unknown_command")
+
+
+def _locale_language(locale: str | None, languages: list[str]) -> str | None:
+    """A platform locale such as "fr-FR" or "en_GB" as one of our languages."""
+    if not locale:
+        return None
+    code = locale.replace("_", "-").split("-")[0].lower()
+    return code if code in languages else None

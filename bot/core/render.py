@@ -1,0 +1,73 @@
+"""Markdown-ish text of cards and comparisons: the fallback every channel can show.
+
+Channels with richer surfaces (rich in the terminal, Block Kit, Telegram HTML) render the
+structured `CoachCard` themselves; this text is what the others, and logs of the
+conversation, get.
+"""
+
+from __future__ import annotations
+
+from bot.core.models import CoachCard, Comparison
+from bot.core.ui import UiStrings
+
+MAX_FINDINGS_SHOWN = 3
+
+
+def render_card(card: CoachCard, ui: UiStrings, all_findings: bool = False) -> str:
+    lines = [f"**{ui.text('card', 'score', score=card.score)}**", ""]
+    shown = card.findings if all_findings else card.findings[:MAX_FINDINGS_SHOWN]
+    titles = {ref.id: ref.title for ref in card.principles}
+    if shown:
+        lines.append(f"**{ui.text('card', 'findings')}**")
+        for finding in shown:
+            principle = titles.get(finding.principle, finding.principle)
+            lines.append(
+                f"- **{ui.category(finding.category)}** ({ui.data.severity[finding.severity]}): "
+                f"“{finding.excerpt}”\n  {finding.message}\n"
+                f"  _{ui.text('card', 'principle')}: {principle} ({finding.principle})_"
+            )
+        hidden = len(card.findings) - len(shown)
+        if hidden > 0:
+            lines.append(ui.text("card", "more_findings", count=hidden))
+    else:
+        lines.append(ui.text("card", "no_findings"))
+    lines += ["", f"**{ui.text('card', 'questions')}**"]
+    lines += [f"- {question}" for question in card.questions]
+    if card.buying_group_nudge:
+        lines += ["", card.buying_group_nudge]
+    lines += ["", ui.text("card", "invitation")]
+    return "\n".join(lines)
+
+
+def render_score_explanation(card: CoachCard) -> str:
+    return "\n".join(f"{line.points:+d}  {line.reason}" for line in card.explanation)
+
+
+def render_comparison(comparison: Comparison, ui: UiStrings) -> str:
+    def names(categories: list[str]) -> str:
+        return ", ".join(ui.category(c) for c in categories) or ui.text("compare", "none")
+
+    verdict = "same"
+    if comparison.delta >= 5:
+        verdict = "better"
+    elif comparison.delta <= -5:
+        verdict = "worse"
+    lines = [
+        f"**{ui.text('compare', 'title')}**",
+        ui.text(
+            "compare",
+            "scores",
+            before=comparison.before.score,
+            after=comparison.after.score,
+            delta=comparison.delta,
+        ),
+        f"- {ui.text('compare', 'resolved')}: {names(comparison.resolved)}",
+        f"- {ui.text('compare', 'remaining')}: {names(comparison.remaining)}",
+        f"- {ui.text('compare', 'new')}: {names(comparison.new)}",
+        "",
+        ui.text("compare", verdict),
+    ]
+    if comparison.after.findings:
+        lines += ["", render_card(comparison.after, ui)]
+    lines += ["", ui.text("compare", "next")]
+    return "\n".join(lines)
