@@ -166,7 +166,11 @@ def _coach_batch(flow: CoachingFlow, path: Path, lang: str | None, as_json: bool
             continue
         reply = flow.coach_text(text, lang or item_lang)
         if as_json:
-            payload = _card_json(reply) if reply.kind != ReplyKind.INVALID else {"line": number, "error": reply.text}
+            payload = (
+                _card_json(reply)
+                if reply.kind != ReplyKind.INVALID
+                else {"line": number, "error": reply.text}
+            )
             click.echo(json.dumps(payload, ensure_ascii=False))
         elif reply.kind == ReplyKind.INVALID:
             console.print(f"[yellow]line {number}: {reply.text}[/yellow]")
@@ -205,9 +209,7 @@ def compare(ctx: _Context, before: str, after: str, lang: str | None, as_json: b
 def chat(ctx: _Context, user: str | None, conversation: str) -> None:
     """The whole conversation in the terminal; state survives a restart."""
     console = Console()
-    key = ConversationKey(
-        channel="terminal", user_id=user or _login(), conversation_id=conversation
-    )
+    key = ConversationKey(channel="terminal", user_id=user or _login(), conversation_id=conversation)
 
     def read_line(prompt: str) -> str:
         if sys.stdin.isatty():
@@ -298,11 +300,17 @@ def eval_command(ctx: _Context, data_path: Path | None, misses: bool, strict: bo
         raise BadInput(f"no evaluation set at {path}")
     report = evaluate(ctx.coach, load_labelled(path))
     console = Console()
-    table = Table("category", "precision", "recall", "tp", "fp", "fn", title=f"{path.name}: {report.items} openers")
+    table = Table(
+        "category", "precision", "recall", "tp", "fp", "fn", title=f"{path.name}: {report.items} openers"
+    )
     for category, figures in report.per_category.items():
         table.add_row(
-            category, f"{figures.precision:.2f}", f"{figures.recall:.2f}",
-            str(figures.tp), str(figures.fp), str(figures.fn),
+            category,
+            f"{figures.precision:.2f}",
+            f"{figures.recall:.2f}",
+            str(figures.tp),
+            str(figures.fp),
+            str(figures.fn),
         )
     console.print(table)
     passed = report.passed()
@@ -313,8 +321,12 @@ def eval_command(ctx: _Context, data_path: Path | None, misses: bool, strict: bo
         ("false alarms on strong", report.false_alarm_rate),
         ("language accuracy", report.language_accuracy),
     ):
-        key = {"recall (all categories)": "recall", "AUC strong > weak": "auc",
-               "false alarms on strong": "false_alarm_rate", "language accuracy": "language_accuracy"}.get(name)
+        key = {
+            "recall (all categories)": "recall",
+            "AUC strong > weak": "auc",
+            "false alarms on strong": "false_alarm_rate",
+            "language accuracy": "language_accuracy",
+        }.get(name)
         mark = "" if key is None else ("  ok" if passed[key] else f"  BELOW BAR ({THRESHOLDS[key]})")
         console.print(f"{name:28} {value:.3f}{mark}")
     if misses:
@@ -342,4 +354,3 @@ def main() -> None:
     except Exception as exc:  # the user gets one line, never a traceback
         log.debug("unexpected failure", exc_info=True)
         _fail(f"internal error: {type(exc).__name__}: {exc}", code=1)
-

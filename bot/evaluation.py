@@ -104,9 +104,7 @@ def evaluate(coach: Coach, items: list[LabelledOpener]) -> EvalReport:
         for category in expected - got:
             per_category[category].fn += 1
         if got != expected:
-            misses.append(
-                f"{item.id}: missing {sorted(expected - got)} extra {sorted(got - expected)}"
-            )
+            misses.append(f"{item.id}: missing {sorted(expected - got)} extra {sorted(got - expected)}")
         if item.quality == "strong":
             strong_scores.append(card.score)
             false_alarms += bool(got - expected)

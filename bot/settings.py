@@ -8,11 +8,10 @@ so they never appear in a repr or a log line, and each may instead be given as a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 Language = Literal["fr", "en"]
 
@@ -48,9 +47,7 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(None, validation_alias=_env("FOURNIL_CHROMA_URL"))
     llm: str | None = Field(None, validation_alias=_env("FOURNIL_LLM"))
     language: Language = Field("en", validation_alias=_env("FOURNIL_LANGUAGE"))
-    force_language: Language | None = Field(
-        None, validation_alias=_env("FOURNIL_FORCE_LANGUAGE")
-    )
+    force_language: Language | None = Field(None, validation_alias=_env("FOURNIL_FORCE_LANGUAGE"))
     managers: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("FOURNIL_MANAGERS")
     )
@@ -68,16 +65,10 @@ class Settings(BaseSettings):
     max_input_chars: int = Field(8000, validation_alias=_env("FOURNIL_MAX_INPUT_CHARS"))
 
     telegram_bot_token: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN"))
-    telegram_bot_token_file: Path | None = Field(
-        None, validation_alias=_env("TELEGRAM_BOT_TOKEN_FILE")
-    )
-    telegram_api_base_url: str | None = Field(
-        None, validation_alias=_env("TELEGRAM_API_BASE_URL")
-    )
+    telegram_bot_token_file: Path | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN_FILE"))
+    telegram_api_base_url: str | None = Field(None, validation_alias=_env("TELEGRAM_API_BASE_URL"))
     telegram_webhook_url: str | None = Field(None, validation_alias=_env("TELEGRAM_WEBHOOK_URL"))
-    telegram_webhook_secret: SecretStr | None = Field(
-        None, validation_alias=_env("TELEGRAM_WEBHOOK_SECRET")
-    )
+    telegram_webhook_secret: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_WEBHOOK_SECRET"))
     telegram_webhook_secret_file: Path | None = Field(
         None, validation_alias=_env("TELEGRAM_WEBHOOK_SECRET_FILE")
     )
@@ -85,12 +76,8 @@ class Settings(BaseSettings):
     slack_bot_token_file: Path | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN_FILE"))
     slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
     slack_app_token_file: Path | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN_FILE"))
-    slack_signing_secret: SecretStr | None = Field(
-        None, validation_alias=_env("SLACK_SIGNING_SECRET")
-    )
-    slack_signing_secret_file: Path | None = Field(
-        None, validation_alias=_env("SLACK_SIGNING_SECRET_FILE")
-    )
+    slack_signing_secret: SecretStr | None = Field(None, validation_alias=_env("SLACK_SIGNING_SECRET"))
+    slack_signing_secret_file: Path | None = Field(None, validation_alias=_env("SLACK_SIGNING_SECRET_FILE"))
     slack_api_base_url: str | None = Field(None, validation_alias=_env("SLACK_API_BASE_URL"))
 
     @field_validator("managers", mode="before")
@@ -113,7 +100,7 @@ class Settings(BaseSettings):
                 try:
                     secret = path.read_text(encoding="utf-8").strip()
                 except OSError as exc:
-                    raise ValueError(f"{name.upper()}_FILE: cannot read {path}: {exc.strerror}")
+                    raise ValueError(f"{name.upper()}_FILE: cannot read {path}: {exc.strerror}") from None
                 setattr(self, name, SecretStr(secret))
         return self
 

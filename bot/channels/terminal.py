@@ -6,7 +6,7 @@ into output; the conversation itself is the core's `CoachingFlow`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from rich.console import Console, Group
 from rich.markdown import Markdown
@@ -51,7 +51,9 @@ def card_renderable(card: CoachCard, ui: UiStrings, all_findings: bool = False) 
         parts.append(head)
         parts.append(Text("  " + finding.message))
         principle = titles.get(finding.principle, finding.principle)
-        parts.append(Text(f"  {ui.text('card', 'principle')}: {principle} ({finding.principle})", style="dim"))
+        parts.append(
+            Text(f"  {ui.text('card', 'principle')}: {principle} ({finding.principle})", style="dim")
+        )
     hidden = len(card.findings) - len(shown)
     if hidden > 0:
         parts.append(Text("  " + ui.text("card", "more_findings", count=hidden), style="dim"))
@@ -68,16 +70,12 @@ def card_renderable(card: CoachCard, ui: UiStrings, all_findings: bool = False) 
 
 
 def comparison_renderable(comparison: Comparison, ui: UiStrings) -> Panel:
-    def names(categories: list[str]) -> str:
+    def names(categories: Sequence[str]) -> str:
         return ", ".join(ui.category(c) for c in categories) or ui.text("compare", "none")
 
     table = Table.grid(padding=(0, 2))
-    table.add_row(
-        Text(ui.text("compare", "resolved"), style="green"), names(comparison.resolved)
-    )
-    table.add_row(
-        Text(ui.text("compare", "remaining"), style="yellow"), names(comparison.remaining)
-    )
+    table.add_row(Text(ui.text("compare", "resolved"), style="green"), names(comparison.resolved))
+    table.add_row(Text(ui.text("compare", "remaining"), style="yellow"), names(comparison.remaining))
     table.add_row(Text(ui.text("compare", "new"), style="red"), names(comparison.new))
     verdict = "better" if comparison.delta >= 5 else "worse" if comparison.delta <= -5 else "same"
     header = Text(

@@ -195,9 +195,7 @@ def _read_sentence(text: str, norm: str, start: int, end: int, lex: Lexicon) -> 
     specific = _is_specific(raw)
     if not (is_direct or indirect):
         return Sentence(start, start + len(raw), raw, snorm, specific=specific)
-    parts: list[QuestionForm] = (
-        ["open"] if indirect else question_parts(stripped.rstrip("?").rstrip(), lex)
-    )
+    parts: list[QuestionForm] = ["open"] if indirect else question_parts(stripped.rstrip("?").rstrip(), lex)
     form = parts[-1]
     generic = bool(lex.generic_question and lex.generic_question.search(snorm)) and (
         len(_WORD.findall(snorm)) <= 8
@@ -244,12 +242,7 @@ def question_parts(question: str, lex: Lexicon) -> list[QuestionForm]:
             if lex.open_start.match(clause):
                 decided = "open"
             elif lex.closed_start.match(clause):
-                if lex.open_end and lex.open_end.search(clause):
-                    decided = "open"
-                elif lex.choice and lex.choice.search(chunk) and not _OR_NOT.search(chunk):
-                    decided = "open"
-                else:
-                    decided = "closed"
+                decided = "open" if _in_situ_or_choice(clause, chunk, lex) else "closed"
         if decided is None and chunk_index == len(chunks) - 1 and not parts:
             clauses = [c for c in _CLAUSE_SPLIT.split(chunk) if c.strip()]
             last = clauses[-1] if clauses else chunk
@@ -257,6 +250,13 @@ def question_parts(question: str, lex: Lexicon) -> list[QuestionForm]:
         if decided is not None:
             parts.append(decided)
     return parts or ["closed"]
+
+
+def _in_situ_or_choice(clause: str, chunk: str, lex: Lexicon) -> bool:
+    """ "Tu es dispo quand ?" ends on its question word; "is it X, or Y?" offers a choice."""
+    if lex.open_end and lex.open_end.search(clause):
+        return True
+    return bool(lex.choice and lex.choice.search(chunk) and not _OR_NOT.search(chunk))
 
 
 def _strip_lead_ins(clause: str, lex: Lexicon) -> str:

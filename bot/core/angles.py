@@ -55,9 +55,7 @@ def load_angles(directory: Path, languages: set[str]) -> tuple[Angle, ...]:
                 raise KnowledgeError(path, f"stems.{lang}", "missing")
             for stem in stems:
                 if "…" not in stem or not stem.rstrip().endswith("?"):
-                    raise KnowledgeError(
-                        path, f"stems.{lang}", f"'{stem}' must be a question stem with …"
-                    )
+                    raise KnowledgeError(path, f"stems.{lang}", f"'{stem}' must be a question stem with …")
         angles.append(
             Angle(
                 id=data.id,

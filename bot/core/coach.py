@@ -88,6 +88,16 @@ class Coach:
             return forced
         guess = self.detector.detect(text)
         if guess.other is not None:
+            # Short FR/EN texts ("Hi Irene, are you the person") can read as Italian or
+            # Dutch to a character model; our own pronoun lexicons settle it.
+            pronouns = {
+                lang: len(lex.second_person.findall(text.lower()))
+                + len(lex.first_person.findall(text.lower()))
+                for lang, lex in self.lexicons.items()
+            }
+            best = max(pronouns, key=lambda lang: pronouns[lang])
+            if pronouns[best] >= 1 and len(text.split()) < 12:
+                return best
             raise self._invalid(InputProblem("other_language", {"language": guess.other}), fallback)
         return guess.lang if guess.lang in self.lexicons else fallback
 
@@ -119,7 +129,7 @@ class Coach:
             text, lang, findings, analysis.context_anchor is not None, self.angles, MAX_QUESTIONS
         )
         return CoachCard(
-            language=lang,  # type: ignore[arg-type]
+            language=lang,
             score=score,
             findings=findings,
             questions=questions,
@@ -148,9 +158,7 @@ class Coach:
     def _nudge(self, analysis: OpenerAnalysis, findings: list[Finding], ui: UiStrings) -> str | None:
         categories = {finding.category for finding in findings}
         lexicon = self.lexicons[analysis.lang]
-        mentions_group = bool(
-            lexicon.group_mention and lexicon.group_mention.search(analysis.body_norm)
-        )
+        mentions_group = bool(lexicon.group_mention and lexicon.group_mention.search(analysis.body_norm))
         if categories & _NUDGE_CATEGORIES and not mentions_group:
             return ui.text("card", "buying_group")
         return None

@@ -93,9 +93,7 @@ class CoachingFlow:
         )
         return self._card_reply(card, self.coach.strings(card.language), text)
 
-    def _refusal_or_invalid(
-        self, text: str, forced: str | None, locale: str | None
-    ) -> Reply | str:
+    def _refusal_or_invalid(self, text: str, forced: str | None, locale: str | None) -> Reply | str:
         """Returns the language to coach in, or the reply that replaces the card."""
         try:
             lang = self.coach.resolve_language(text, forced)
@@ -104,7 +102,7 @@ class CoachingFlow:
             reply_lang = reply_lang or invalid.language
             return Reply(
                 kind=ReplyKind.INVALID,
-                language=reply_lang,  # type: ignore[arg-type]
+                language=reply_lang,
                 text=self.coach.invalid_message(invalid.problem, reply_lang),
             )
         ui = self.coach.strings(lang)
@@ -112,7 +110,7 @@ class CoachingFlow:
         if words <= GHOSTWRITING_MAX_WORDS and any(
             strings.ghostwriting.search(text.lower()) for strings in self.coach.ui.values()
         ):
-            return Reply(kind=ReplyKind.REFUSAL, language=ui.lang, text=ui.text("flow", "refusal"))  # type: ignore[arg-type]
+            return Reply(kind=ReplyKind.REFUSAL, language=ui.lang, text=ui.text("flow", "refusal"))
         return lang
 
     def _card_reply(self, card: CoachCard, ui: UiStrings, original: str) -> Reply:
@@ -129,9 +127,7 @@ class CoachingFlow:
             return f"{ui.text('flow', 'injection_note')}\n\n{text}"
         return text
 
-    async def _command(
-        self, message: IncomingMessage, name: str, args: str, preference: str | None
-    ) -> Reply:
+    async def _command(self, message: IncomingMessage, name: str, args: str, preference: str | None) -> Reply:
         key = message.key
         lang = preference or _locale_language(message.locale, self.coach.languages)
         lang = lang or self.coach.default_language
@@ -139,7 +135,7 @@ class CoachingFlow:
         commands = ui.data.commands
 
         def notice(kind: ReplyKind, section: str, entry: str, **values: object) -> Reply:
-            return Reply(kind=kind, language=ui.lang, text=ui.text(section, entry, **values))  # type: ignore[arg-type]
+            return Reply(kind=kind, language=ui.lang, text=ui.text(section, entry, **values))
 
         if name in commands["help"]:
             return notice(ReplyKind.HELP, "flow", "help")
@@ -158,15 +154,13 @@ class CoachingFlow:
                 await self.store.set_language_preference(key.channel, key.user_id, choice)
                 return Reply(
                     kind=ReplyKind.NOTICE,
-                    language=choice,  # type: ignore[arg-type]
+                    language=choice,
                     text=self.coach.strings(choice).text("flow", "language_set"),
                 )
             return notice(ReplyKind.NOTICE, "flow", "language_unknown")
         if name in commands["coach"]:
             await self.store.save_conversation(ConversationState(key=key))
-            return await self._opener_or_rewrite(
-                args, ConversationState(key=key), preference, message.locale
-            )
+            return await self._opener_or_rewrite(args, ConversationState(key=key), preference, message.locale)
         if name in commands["findings"]:
             state = await self.store.load_conversation(key)
             if state is None or not state.versions:

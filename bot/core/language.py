@@ -52,11 +52,7 @@ class LanguageDetector:
 
     @cached_property
     def _lingua(self) -> LinguaDetector:
-        return (
-            LanguageDetectorBuilder.from_languages(*_SUPPORTED, *_OTHERS)
-            .with_low_accuracy_mode()
-            .build()
-        )
+        return LanguageDetectorBuilder.from_languages(*_SUPPORTED, *_OTHERS).with_low_accuracy_mode().build()
 
     def detect(self, text: str) -> LanguageGuess:
         clean = _NOISE.sub(" ", text)

@@ -36,9 +36,7 @@ def word_pattern(alternatives: list[str]) -> re.Pattern[str]:
 
 def prefix_pattern(alternatives: list[str], optional_prefix: str = "") -> re.Pattern[str]:
     """Regex anchored at the start of a clause."""
-    return re.compile(
-        rf"^\s*{optional_prefix}(?:{_alternation(alternatives)})", re.IGNORECASE
-    )
+    return re.compile(rf"^\s*{optional_prefix}(?:{_alternation(alternatives)})", re.IGNORECASE)
 
 
 class Readability(BaseModel):
@@ -129,15 +127,9 @@ class Lexicon:
                 else None
             ),
             choice=(
-                re.compile(rf",\s+(?:{'|'.join(data.choice)})\s+\w", re.IGNORECASE)
-                if data.choice
-                else None
+                re.compile(rf",\s+(?:{'|'.join(data.choice)})\s+\w", re.IGNORECASE) if data.choice else None
             ),
-            lead_in=(
-                re.compile(rf"^\s*(?:{lead})(?![\w-])[\s,:;.!—–-]*", re.IGNORECASE)
-                if lead
-                else None
-            ),
+            lead_in=(re.compile(rf"^\s*(?:{lead})(?![\w-])[\s,:;.!—–-]*", re.IGNORECASE) if lead else None),
             indirect_open=optional(data.indirect_open),
             generic_question=optional(data.generic_questions),
             context_anchor=optional(data.context_anchors),

@@ -7,6 +7,8 @@ conversation, get.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bot.core.models import CoachCard, Comparison
 from bot.core.ui import UiStrings
 
@@ -44,7 +46,7 @@ def render_score_explanation(card: CoachCard) -> str:
 
 
 def render_comparison(comparison: Comparison, ui: UiStrings) -> str:
-    def names(categories: list[str]) -> str:
+    def names(categories: Sequence[str]) -> str:
         return ", ".join(ui.category(c) for c in categories) or ui.text("compare", "none")
 
     verdict = "same"

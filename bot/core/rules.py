@@ -60,7 +60,7 @@ class RuleFile(BaseModel):
     detector: DetectorName
     message: dict[str, str]
     patterns: dict[str, list[str | WeightedPattern]] = Field(default_factory=dict)
-    unless: dict[str, list[str]] = Field(default_factory=dict)
+    unless: dict[str, list[str]] = Field(default_factory=dict)  # cancels a match
     # Raw patterns are matched case-sensitively on the original text without word
     # boundaries (merge fields such as {first_name} or [Company]).
     raw: bool = False
@@ -136,11 +136,11 @@ def compile_rule(data: RuleFile, path: Path, languages: set[str]) -> Rule:
             compiled.append((regex, weight))
         patterns[lang] = tuple(compiled)
     unless: dict[str, re.Pattern[str]] = {}
-    for lang, items in data.unless.items():
+    for lang, cancel in data.unless.items():
         try:
-            unless[lang] = word_pattern(items)
+            unless[lang] = word_pattern(cancel)
         except re.error as exc:
-            raise KnowledgeError(path, f"unless.{lang}", f"invalid regular expression: {exc}")
+            raise KnowledgeError(path, f"unless.{lang}", f"invalid regular expression: {exc}") from None
     return Rule(
         id=data.id,
         category=data.category,

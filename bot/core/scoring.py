@@ -79,9 +79,7 @@ def score_opener(
     if analysis.buyer_questions:
         lines.append(ScoreLine(points=weights.buyer_question, reason=ui.text("score", "open_question")))
     elif analysis.open_questions:
-        lines.append(
-            ScoreLine(points=weights.generic_question, reason=ui.text("score", "generic_question"))
-        )
+        lines.append(ScoreLine(points=weights.generic_question, reason=ui.text("score", "generic_question")))
     has_leftover = Category.TEMPLATE_LEFTOVER in worst
     if analysis.context_anchor and not has_leftover:
         lines.append(
@@ -95,7 +93,9 @@ def score_opener(
     ok_low, ok_high = weights.length.ok
     if low <= words <= high:
         lines.append(
-            ScoreLine(points=weights.length.ideal_points, reason=ui.text("score", "length_ideal", words=words))
+            ScoreLine(
+                points=weights.length.ideal_points, reason=ui.text("score", "length_ideal", words=words)
+            )
         )
     elif ok_low <= words <= ok_high:
         lines.append(

@@ -83,9 +83,7 @@ def load_principle(path: Path) -> Principle:
         raise KnowledgeError(path, "id/lang", f"front matter says {expected}")
     sections = _sections(post.content)
     if len(sections) < MIN_SECTIONS:
-        raise KnowledgeError(
-            path, "body", f"needs {MIN_SECTIONS} '## ' sections, found {len(sections)}"
-        )
+        raise KnowledgeError(path, "body", f"needs {MIN_SECTIONS} '## ' sections, found {len(sections)}")
     for heading, text in sections:
         if not text.strip():
             raise KnowledgeError(path, f"section '{heading}'", "is empty")

@@ -94,9 +94,7 @@ class SqlStore:
 
     async def load_conversation(self, key: ConversationKey) -> ConversationState | None:
         async with self._sessions() as session:
-            row = await session.get(
-                ConversationRow, (key.channel, key.user_id, key.conversation_id)
-            )
+            row = await session.get(ConversationRow, (key.channel, key.user_id, key.conversation_id))
             if row is None:
                 return None
             return ConversationState(
@@ -110,9 +108,7 @@ class SqlStore:
     async def save_conversation(self, state: ConversationState) -> None:
         key = state.key
         async with self._sessions.begin() as session:
-            row = await session.get(
-                ConversationRow, (key.channel, key.user_id, key.conversation_id)
-            )
+            row = await session.get(ConversationRow, (key.channel, key.user_id, key.conversation_id))
             if row is None:
                 row = ConversationRow(
                     channel=key.channel, user_id=key.user_id, conversation_id=key.conversation_id
@@ -142,9 +138,7 @@ class SqlStore:
             row = await session.get(UserRow, (channel, user_id))
             return row.language if row is not None else None
 
-    async def set_language_preference(
-        self, channel: str, user_id: str, language: str | None
-    ) -> None:
+    async def set_language_preference(self, channel: str, user_id: str, language: str | None) -> None:
         async with self._sessions.begin() as session:
             row = await session.get(UserRow, (channel, user_id))
             if row is None:

@@ -1,0 +1,5 @@
+"""`python -m bot` is `fournil`."""
+
+from bot.cli import main
+
+main()
