@@ -16,7 +16,7 @@ from rich.text import Text
 
 from bot.core.flow import CoachingFlow
 from bot.core.models import CoachCard, Comparison, ConversationKey, IncomingMessage, Reply, ReplyKind
-from bot.core.render import MAX_FINDINGS_SHOWN
+from bot.core.render import MAX_FINDINGS_SHOWN, compare_scores_line, comparison_verdict
 from bot.core.ui import UiStrings
 
 _SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
@@ -77,17 +77,8 @@ def comparison_renderable(comparison: Comparison, ui: UiStrings) -> Panel:
     table.add_row(Text(ui.text("compare", "resolved"), style="green"), names(comparison.resolved))
     table.add_row(Text(ui.text("compare", "remaining"), style="yellow"), names(comparison.remaining))
     table.add_row(Text(ui.text("compare", "new"), style="red"), names(comparison.new))
-    verdict = "better" if comparison.delta >= 5 else "worse" if comparison.delta <= -5 else "same"
-    header = Text(
-        ui.text(
-            "compare",
-            "scores",
-            before=comparison.before.score,
-            after=comparison.after.score,
-            delta=comparison.delta,
-        ),
-        style=score_style(comparison.after.score),
-    )
+    verdict = comparison_verdict(comparison.delta)
+    header = Text(compare_scores_line(comparison, ui), style=score_style(comparison.after.score))
     body = Group(header, table, Text(ui.text("compare", verdict)))
     return Panel(body, title=ui.text("compare", "title"), border_style="green")
 

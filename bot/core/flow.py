@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from bot.core.coach import Coach, InvalidOpener
-from bot.core.models import CoachCard, IncomingMessage, Reply, ReplyKind
+from bot.core.models import CoachCard, ConversationKey, IncomingMessage, Reply, ReplyKind
 from bot.core.ports import CardRecord, ConversationState, ConversationStore
 from bot.core.redact import redact
 from bot.core.render import render_card, render_comparison
@@ -61,15 +61,7 @@ class CoachingFlow:
                     update={"versions": [*state.versions, clean][-20:], "language": card.language}
                 )
             )
-            await self.store.record_card(
-                CardRecord(
-                    key=key,
-                    language=card.language,
-                    score=card.score,
-                    categories=list(card.categories),
-                    is_rewrite=True,
-                )
-            )
+            await self._record(key, card, is_rewrite=True)
             ui = self.coach.strings(card.language)
             return Reply(
                 kind=ReplyKind.COMPARISON,
@@ -82,16 +74,18 @@ class CoachingFlow:
         await self.store.save_conversation(
             ConversationState(key=key, stage="awaiting_rewrite", versions=[clean], language=card.language)
         )
-        await self.store.record_card(
-            CardRecord(
-                key=key,
-                language=card.language,
-                score=card.score,
-                categories=list(card.categories),
-                is_rewrite=False,
-            )
-        )
+        await self._record(key, card, is_rewrite=False)
         return self._card_reply(card, self.coach.strings(card.language), text)
+
+    async def _record(self, key: ConversationKey, card: CoachCard, is_rewrite: bool) -> None:
+        record = CardRecord(
+            key=key,
+            language=card.language,
+            score=card.score,
+            categories=list(card.categories),
+            is_rewrite=is_rewrite,
+        )
+        await self.store.record_card(record)
 
     def _refusal_or_invalid(self, text: str, forced: str | None, locale: str | None) -> Reply | str:
         """Returns the language to coach in, or the reply that replaces the card."""

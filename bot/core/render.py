@@ -45,24 +45,33 @@ def render_score_explanation(card: CoachCard) -> str:
     return "\n".join(f"{line.points:+d}  {line.reason}" for line in card.explanation)
 
 
+def comparison_verdict(delta: int) -> str:
+    """Which `compare` sentence fits: a few points either way is noise, not progress."""
+    if delta >= 5:
+        return "better"
+    if delta <= -5:
+        return "worse"
+    return "same"
+
+
+def compare_scores_line(comparison: Comparison, ui: UiStrings) -> str:
+    return ui.text(
+        "compare",
+        "scores",
+        before=comparison.before.score,
+        after=comparison.after.score,
+        delta=comparison.delta,
+    )
+
+
 def render_comparison(comparison: Comparison, ui: UiStrings) -> str:
     def names(categories: Sequence[str]) -> str:
         return ", ".join(ui.category(c) for c in categories) or ui.text("compare", "none")
 
-    verdict = "same"
-    if comparison.delta >= 5:
-        verdict = "better"
-    elif comparison.delta <= -5:
-        verdict = "worse"
+    verdict = comparison_verdict(comparison.delta)
     lines = [
         f"**{ui.text('compare', 'title')}**",
-        ui.text(
-            "compare",
-            "scores",
-            before=comparison.before.score,
-            after=comparison.after.score,
-            delta=comparison.delta,
-        ),
+        compare_scores_line(comparison, ui),
         f"- {ui.text('compare', 'resolved')}: {names(comparison.resolved)}",
         f"- {ui.text('compare', 'remaining')}: {names(comparison.remaining)}",
         f"- {ui.text('compare', 'new')}: {names(comparison.new)}",
