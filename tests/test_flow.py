@@ -136,3 +136,24 @@ async def test_bad_input_gets_a_reply_not_an_exception(flow: CoachingFlow) -> No
 
 async def test_unknown_command(flow: CoachingFlow) -> None:
     assert "/help" in (await flow.handle(say("/frobnicate"))).text
+
+
+async def test_explain_a_principle_in_the_users_language(flow: CoachingFlow) -> None:
+    reply = await flow.handle(say("/explain open-questions", locale="fr"))
+    assert reply.kind == ReplyKind.PRINCIPLE
+    assert "questions ouvertes" in reply.text.lower() and "Rackham" in reply.text
+    assert (await flow.handle(say("/explain nope"))).kind == ReplyKind.NOTICE
+
+
+async def test_retried_events_are_claimed_once(store: SqlStore) -> None:
+    assert await store.claim_event("slack", "Ev1") is True
+    assert await store.claim_event("slack", "Ev1") is False
+    assert await store.claim_event("telegram", "Ev1") is True
+
+
+async def test_recent_cards_newest_first(flow: CoachingFlow, store: SqlStore) -> None:
+    await flow.handle(say(OPENER))
+    await flow.handle(say(REWRITE))
+    cards = await store.recent_cards("test", "u1")
+    assert [c.is_rewrite for c in cards] == [True, False]
+    assert cards[0].created_at is not None

@@ -44,6 +44,16 @@ class CoachingFlow:
         card = self.coach.coach(text, early)
         return self._card_reply(card, self.coach.strings(card.language), text)
 
+    def explain(self, principle_id: str, lang: str) -> Reply:
+        """A principle in full: title, key idea, body, sources (the card's "why?" button)."""
+        ui = self.coach.strings(lang)
+        text = self.coach.principles.describe(principle_id, ui.lang)
+        if text is None:
+            return Reply(kind=ReplyKind.NOTICE, language=ui.lang, text=ui.text("flow", "principle_unknown"))
+        sources = "\n".join(f"- {source}" for source in text.sources)
+        body = f"**{text.title}**\n\n_{text.summary}_\n\n{text.body}\n\n{sources}"
+        return Reply(kind=ReplyKind.PRINCIPLE, language=ui.lang, text=body)
+
     async def _opener_or_rewrite(
         self, text: str, state: ConversationState, preference: str | None, locale: str | None
     ) -> Reply:
@@ -168,6 +178,10 @@ class CoachingFlow:
                 card=card,
                 all_findings=True,
             )
+        if name in commands["rewrite"]:
+            return notice(ReplyKind.NOTICE, "flow", "rewrite_prompt")
+        if name in commands["explain"]:
+            return self.explain(args.strip().split(" ")[0] if args.strip() else "", ui.lang)
         return notice(ReplyKind.NOTICE, "flow", "unknown_command")
 
 

@@ -93,6 +93,7 @@ class ReplyKind(StrEnum):
     REFUSAL = "refusal"
     NOTICE = "notice"
     INVALID = "invalid"
+    PRINCIPLE = "principle"
 
 
 class Reply(_Frozen):

@@ -14,8 +14,22 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot.core.models import ConversationKey, PrincipleRef
 
 
+class PrincipleText(BaseModel):
+    """A principle as a reader sees it: for "explain this principle" buttons and /explain."""
+
+    model_config = ConfigDict(frozen=True)
+    id: str
+    lang: str
+    title: str
+    summary: str
+    body: str
+    sources: list[str]
+
+
 class PrincipleCatalog(Protocol):
     def ref(self, principle_id: str, lang: str) -> PrincipleRef | None: ...
+
+    def describe(self, principle_id: str, lang: str) -> PrincipleText | None: ...
 
 
 class ConversationState(BaseModel):
@@ -38,6 +52,7 @@ class CardRecord(BaseModel):
     score: int
     categories: list[str]
     is_rewrite: bool
+    created_at: datetime | None = None
 
 
 class ConversationStore(Protocol):
@@ -52,3 +67,9 @@ class ConversationStore(Protocol):
     async def set_language_preference(self, channel: str, user_id: str, language: str | None) -> None: ...
 
     async def forget_user(self, channel: str, user_id: str) -> int: ...
+
+    async def claim_event(self, channel: str, event_id: str) -> bool:
+        """True the first time an event id is seen: retried or replayed events run once."""
+        ...
+
+    async def recent_cards(self, channel: str, user_id: str, limit: int = 10) -> list[CardRecord]: ...

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.core.errors import KnowledgeError
 from bot.core.models import PrincipleRef
+from bot.core.ports import PrincipleText
 
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _SECTION = re.compile(r"^##\s+(.+?)\s*$", re.MULTILINE)
@@ -151,6 +152,19 @@ class PrincipleStore:
     def ref(self, principle_id: str, lang: str) -> PrincipleRef | None:
         principle = self.get(principle_id, lang)
         return principle.ref if principle is not None else None
+
+    def describe(self, principle_id: str, lang: str) -> PrincipleText | None:
+        principle = self.get(principle_id, lang)
+        if principle is None:
+            return None
+        return PrincipleText(
+            id=principle.id,
+            lang=principle.lang,
+            title=principle.title,
+            summary=principle.summary,
+            body=principle.body,
+            sources=list(principle.sources),
+        )
 
     def problems(self, languages: set[str]) -> list[str]:
         """Cross-file problems: missing translations, broken `related` links."""

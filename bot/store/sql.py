@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import DateTime, Integer, String, Text, delete, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -56,6 +57,15 @@ class CardRow(Base):
     score: Mapped[int] = mapped_column(Integer)
     categories: Mapped[str] = mapped_column(Text)
     is_rewrite: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class ProcessedEventRow(Base):
+    """Ids of platform events already handled (no user data: ids and time only)."""
+
+    __tablename__ = "processed_events"
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(191), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
@@ -155,6 +165,36 @@ class SqlStore:
                 )
                 deleted += int(getattr(result, "rowcount", 0) or 0)
         return deleted
+
+    async def claim_event(self, channel: str, event_id: str) -> bool:
+        try:
+            async with self._sessions.begin() as session:
+                session.add(ProcessedEventRow(channel=channel, event_id=event_id))
+        except IntegrityError:
+            return False
+        return True
+
+    async def recent_cards(self, channel: str, user_id: str, limit: int = 10) -> list[CardRecord]:
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(CardRow)
+                .where(CardRow.channel == channel, CardRow.user_id == user_id)
+                .order_by(CardRow.id.desc())
+                .limit(limit)
+            )
+            return [
+                CardRecord(
+                    key=ConversationKey(
+                        channel=row.channel, user_id=row.user_id, conversation_id=row.conversation_id
+                    ),
+                    language=row.language,
+                    score=row.score,
+                    categories=json.loads(row.categories),
+                    is_rewrite=bool(row.is_rewrite),
+                    created_at=row.created_at,
+                )
+                for row in rows.scalars()
+            ]
 
     async def count_user_rows(self, channel: str, user_id: str) -> int:
         """Rows about a user across every table (used to prove /forget leaves none)."""
