@@ -11,8 +11,7 @@ import getpass
 import json
 import logging
 import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -21,7 +20,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from bot.app import build_coach
+from bot.app import build_coach, open_flow
 from bot.channels.terminal import card_renderable, comparison_renderable, print_reply, run_chat
 from bot.core.coach import Coach, InvalidOpener
 from bot.core.errors import FournilError
@@ -220,7 +219,7 @@ def chat(ctx: _Context, user: str | None, conversation: str) -> None:
         return line.rstrip("\n")
 
     async def main() -> None:
-        async with _sql_flow(ctx) as flow:
+        async with open_flow(ctx.settings, ctx.coach) as flow:
             await run_chat(flow, key, read_line, console)
 
     asyncio.run(main())
@@ -231,18 +230,6 @@ def _login() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "local"
-
-
-@asynccontextmanager
-async def _sql_flow(ctx: _Context) -> AsyncIterator[CoachingFlow]:
-    from bot.store.sql import SqlStore
-
-    ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = await SqlStore.open(ctx.settings.resolved_database_url)
-    try:
-        yield CoachingFlow(ctx.coach, store)
-    finally:
-        await store.close()
 
 
 @cli.group()
