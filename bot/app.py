@@ -1,28 +1,67 @@
-"""Composition root: builds the coach and the conversation flow from settings.
+"""Composition root: builds the coach, the knowledge search and the conversation flow.
 
 The only place that knows which implementation backs each core port.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from bot.core.coach import Coach
 from bot.core.flow import CoachingFlow
+from bot.core.ports import PrincipleSearch, SearchHit
 from bot.knowledge.principles import PrincipleStore
 from bot.settings import Settings
 from bot.store.sql import SqlStore
 
+Progress = Callable[[int, int], None]
 
-def build_coach(settings: Settings) -> Coach:
-    principles = PrincipleStore.load(settings.knowledge_dir / "principles")
+
+def load_principles(settings: Settings) -> PrincipleStore:
+    return PrincipleStore.load(settings.knowledge_dir / "principles")
+
+
+def open_search(
+    settings: Settings, principles: PrincipleStore, progress: Progress | None = None
+) -> PrincipleSearch:
+    """The principle index (Chroma), brought in step with the files: only changed
+    documents are embedded again, so a warm start costs the time to open it."""
+    from bot.knowledge.index import PrincipleIndex, chroma_client
+
+    index, _ = PrincipleIndex.open(chroma_client(settings), principles, progress=progress)
+    return index
+
+
+class LazySearch:
+    """Opens the index on the first search: loading Chroma and the encoder takes ~3 s, which
+    a command that only rejects bad input or prints help should not pay."""
+
+    def __init__(self, settings: Settings, principles: PrincipleStore, progress: Progress | None) -> None:
+        self._settings = settings
+        self._principles = principles
+        self._progress = progress
+        self._index: PrincipleSearch | None = None
+
+    def warm(self) -> PrincipleSearch:
+        if self._index is None:
+            self._index = open_search(self._settings, self._principles, self._progress)
+        return self._index
+
+    def search(self, text: str, lang: str, limit: int = 3) -> list[SearchHit]:
+        return self.warm().search(text, lang, limit)
+
+
+def build_coach(settings: Settings, with_search: bool = False, progress: Progress | None = None) -> Coach:
+    principles = load_principles(settings)
+    search = LazySearch(settings, principles, progress) if with_search else None
     return Coach.load(
         settings.knowledge_dir,
         settings.prompts_dir,
         principles,
         default_language=settings.language,
         max_chars=settings.max_input_chars,
+        search=search,
     )
 
 
@@ -32,6 +71,6 @@ async def open_flow(settings: Settings, coach: Coach | None = None) -> AsyncIter
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = await SqlStore.open(settings.resolved_database_url)
     try:
-        yield CoachingFlow(coach or build_coach(settings), store)
+        yield CoachingFlow(coach or build_coach(settings, with_search=True), store)
     finally:
         await store.close()

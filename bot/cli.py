@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 import click
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markdown import Markdown
 from rich.table import Table
 
 from bot.app import build_coach, open_flow
@@ -47,16 +48,18 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 
 class _Context:
-    """Settings are read once per command; the coach is built only by commands that need it."""
+    """Settings are read once per command; the coach is built only by commands that need it,
+    with the knowledge search (related principles, /ask) unless --no-search was given."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.with_search = True
         self._coach: Coach | None = None
 
     @property
     def coach(self) -> Coach:
         if self._coach is None:
-            self._coach = build_coach(self.settings)
+            self._coach = build_coach(self.settings, with_search=self.with_search)
         return self._coach
 
     def flow(self) -> CoachingFlow:
@@ -70,8 +73,13 @@ pass_context = click.make_pass_decorator(_Context)
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="fournil")
+@click.option(
+    "--no-search",
+    is_flag=True,
+    help="Skip the knowledge index (faster start; no related principles, no /ask).",
+)
 @click.pass_context
-def cli(ctx: click.Context) -> None:
+def cli(ctx: click.Context, no_search: bool) -> None:
     """Fournil: coaching for B2B openers that turns pitches into real questions."""
     try:
         settings = load_settings()
@@ -80,6 +88,7 @@ def cli(ctx: click.Context) -> None:
         _fail(f"configuration: {'.'.join(map(str, first['loc']))}: {first['msg']}")
     setup_logging(settings.log_level)
     ctx.obj = _Context(settings)
+    ctx.obj.with_search = not no_search
 
 
 def _read_text(text: str | None) -> str:
@@ -179,6 +188,28 @@ def _coach_batch(flow: CoachingFlow, path: Path, lang: str | None, as_json: bool
 
 
 @cli.command()
+@click.argument("question", nargs=-1)
+@click.option("--lang", type=LANG_CHOICE, help="Answer in this language instead of detecting it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON (DESIGN.md §3).")
+@pass_context
+def ask(ctx: _Context, question: tuple[str, ...], lang: str | None, as_json: bool) -> None:
+    """Answer a question about the method from the knowledge base, citing principles."""
+    text = " ".join(question) if question else _read_text(None)
+    reply, answer = ctx.flow().ask(text, lang or ctx.settings.force_language)
+    if reply.kind == ReplyKind.INVALID:
+        _fail(reply.text)
+    if as_json:
+        payload = (
+            answer.model_dump(mode="json")
+            if answer is not None
+            else {"language": reply.language, "answer": reply.text, "principles": []}
+        )
+        click.echo(json.dumps(payload, ensure_ascii=False))
+        return
+    Console().print(Markdown(reply.text))
+
+
+@cli.command()
 @click.argument("before")
 @click.argument("after")
 @click.option("--lang", type=LANG_CHOICE)
@@ -249,6 +280,29 @@ def kb_check(ctx: _Context) -> None:
     if problems:
         _fail(f"{len(problems)} problem(s) found", code=1)
     click.echo("knowledge base OK")
+
+
+@kb.command("index")
+@pass_context
+def kb_index(ctx: _Context) -> None:
+    """Build or update the principle index (only changed principles are embedded again)."""
+    from rich.progress import Progress
+
+    from bot.app import load_principles
+    from bot.knowledge.index import PrincipleIndex, chroma_client
+
+    principles = load_principles(ctx.settings)
+    with Progress(transient=True) as progress:
+        task = progress.add_task("embedding", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        _, stats = PrincipleIndex.open(chroma_client(ctx.settings), principles, progress=advance)
+    click.echo(
+        f"index up to date: {stats.added} added, {stats.updated} updated, "
+        f"{stats.removed} removed, {stats.unchanged} unchanged"
+    )
 
 
 @kb.command("list")

@@ -124,3 +124,86 @@ def evaluate(coach: Coach, items: list[LabelledOpener]) -> EvalReport:
         language_accuracy=language_right / len(items) if items else 0.0,
         misses=misses,
     )
+
+
+class LabelledQuestion(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    pair: str
+    lang: str
+    kind: str
+    question: str
+    expected: list[str]
+
+
+@dataclass
+class RetrievalReport:
+    questions: int
+    recall_at_1: dict[str, float]
+    recall_at_3: dict[str, float]
+    cross_lingual_agreement: float
+    offtopic_refusal: float
+    ontopic_refusal: float
+    misses: list[str] = field(default_factory=list)
+
+    def passed(self) -> dict[str, bool]:
+        return {
+            "recall_at_3": all(v >= 0.9 for v in self.recall_at_3.values()),
+            "cross_lingual_agreement": self.cross_lingual_agreement >= 0.9,
+            "offtopic_refusal": self.offtopic_refusal >= 0.9,
+        }
+
+
+def load_questions(path: Path) -> list[LabelledQuestion]:
+    items: list[LabelledQuestion] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            items.append(LabelledQuestion.model_validate(json.loads(line)))
+        except (json.JSONDecodeError, ValidationError) as exc:
+            raise FournilError(f"{path}:{number}: {str(exc).splitlines()[0]}") from None
+    return items
+
+
+def evaluate_retrieval(coach: Coach, items: list[LabelledQuestion]) -> RetrievalReport:
+    """Recall@1/@3 per language (any expected id counts), whether a question asked in
+    French and in English gets the same top principle, and how often off-topic questions
+    are honestly refused (and on-topic ones wrongly refused)."""
+    if coach.search is None:
+        raise FournilError("retrieval evaluation needs the knowledge index")
+    at1: dict[str, list[bool]] = {}
+    at3: dict[str, list[bool]] = {}
+    tops: dict[str, dict[str, str | None]] = {}
+    offtopic: list[bool] = []
+    ontopic_refused: list[bool] = []
+    misses: list[str] = []
+    for item in items:
+        hits = coach.search.search(item.question, item.lang, limit=3)
+        ranked = [hit.principle for hit in hits]
+        if not item.expected:
+            offtopic.append(not ranked)
+            if ranked:
+                misses.append(f"{item.id}: off-topic answered with {ranked[0]}")
+            continue
+        ontopic_refused.append(not ranked)
+        at1.setdefault(item.lang, []).append(bool(ranked) and ranked[0] in item.expected)
+        at3.setdefault(item.lang, []).append(any(pid in item.expected for pid in ranked))
+        tops.setdefault(item.pair, {})[item.lang] = ranked[0] if ranked else None
+        if not any(pid in item.expected for pid in ranked):
+            misses.append(f"{item.id}: expected {item.expected}, got {ranked}")
+    pairs = [langs for langs in tops.values() if len(langs) >= 2]
+    agree = [len(set(langs.values())) == 1 and None not in langs.values() for langs in pairs]
+
+    def rate(values: list[bool]) -> float:
+        return sum(values) / len(values) if values else 0.0
+
+    return RetrievalReport(
+        questions=len(items),
+        recall_at_1={lang: rate(v) for lang, v in sorted(at1.items())},
+        recall_at_3={lang: rate(v) for lang, v in sorted(at3.items())},
+        cross_lingual_agreement=rate(agree),
+        offtopic_refusal=rate(offtopic),
+        ontopic_refusal=rate(ontopic_refused),
+        misses=misses,
+    )

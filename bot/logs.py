@@ -26,6 +26,10 @@ def setup_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(SecretFilter())
+    handler.setLevel(level.upper())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    # Libraries that log every index build or telemetry decision at INFO/DEBUG.
+    for noisy in ("bm25s", "chromadb", "httpx", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

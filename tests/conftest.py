@@ -52,11 +52,17 @@ def flow(coach: Coach, store: SqlStore) -> CoachingFlow:
     return CoachingFlow(coach, store)
 
 
+@pytest.fixture(scope="session")
+def cli_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One data dir for the CLI tests, so the principle index is built once, not per test."""
+    return tmp_path_factory.mktemp("cli-data")
+
+
 @pytest.fixture
-def cli_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """Environment for `fournil` subprocesses: own data dir, network guard, no .env."""
+def cli_env(cli_data_dir: Path) -> Iterator[dict[str, str]]:
+    """Environment for `fournil` subprocesses: data dir, network guard, no .env."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FOURNIL_", "TELEGRAM_", "SLACK_"))}
-    env["FOURNIL_DATA_DIR"] = str(tmp_path / "data")
+    env["FOURNIL_DATA_DIR"] = str(cli_data_dir)
     env["PYTHONPATH"] = str(NETGUARD)
     env["COLUMNS"] = "100"
     yield env

@@ -18,7 +18,7 @@ from bot.core.input_check import InputProblem, check_text
 from bot.core.language import LanguageDetector
 from bot.core.lexicon import Lexicon, load_lexicons
 from bot.core.models import Category, CoachCard, Comparison, Finding, PrincipleRef
-from bot.core.ports import PrincipleCatalog
+from bot.core.ports import PrincipleCatalog, PrincipleSearch
 from bot.core.rules import Rule, load_rules
 from bot.core.scoring import ScoreWeights, load_score_weights, score_opener
 from bot.core.ui import UiStrings, load_ui
@@ -47,6 +47,8 @@ class Coach:
     detector: LanguageDetector
     default_language: str = "en"
     max_chars: int = 8000
+    search: PrincipleSearch | None = None
+    related_limit: int = 2
 
     @classmethod
     def load(
@@ -56,6 +58,7 @@ class Coach:
         principles: PrincipleCatalog,
         default_language: str = "en",
         max_chars: int = 8000,
+        search: PrincipleSearch | None = None,
     ) -> Coach:
         lexicons = load_lexicons(knowledge_dir / "rules" / "lexicons")
         languages = set(lexicons)
@@ -69,6 +72,7 @@ class Coach:
             detector=LanguageDetector(),
             default_language=default_language,
             max_chars=max_chars,
+            search=search,
         )
 
     @property
@@ -88,16 +92,6 @@ class Coach:
             return forced
         guess = self.detector.detect(text)
         if guess.other is not None:
-            # Short FR/EN texts ("Hi Irene, are you the person") can read as Italian or
-            # Dutch to a character model; our own pronoun lexicons settle it.
-            pronouns = {
-                lang: len(lex.second_person.findall(text.lower()))
-                + len(lex.first_person.findall(text.lower()))
-                for lang, lex in self.lexicons.items()
-            }
-            best = max(pronouns, key=lambda lang: pronouns[lang])
-            if pronouns[best] >= 1 and len(text.split()) < 12:
-                return best
             raise self._invalid(InputProblem("other_language", {"language": guess.other}), fallback)
         return guess.lang if guess.lang in self.lexicons else fallback
 
@@ -128,12 +122,15 @@ class Coach:
         questions = suggest_angles(
             text, lang, findings, analysis.context_anchor is not None, self.angles, MAX_QUESTIONS
         )
+        cited = self._principle_refs(findings, lang)
+        related = self._related(text, lang, {ref.id for ref in cited})
         return CoachCard(
             language=lang,
             score=score,
             findings=findings,
             questions=questions,
-            principles=self._principle_refs(findings, lang),
+            principles=cited + related,
+            related=[ref.id for ref in related],
             explanation=explanation,
             buying_group_nudge=self._nudge(analysis, findings, ui),
             word_count=analysis.word_count,
@@ -154,6 +151,21 @@ class Coach:
             if ref is not None:
                 refs[finding.principle] = ref
         return list(refs.values())
+
+    def _related(self, text: str, lang: str, cited: set[str]) -> list[PrincipleRef]:
+        """Up to two principles that fit the opener by meaning, beyond those the rules cite."""
+        if self.search is None or self.related_limit <= 0:
+            return []
+        refs: list[PrincipleRef] = []
+        for hit in self.search.search(text, lang, limit=self.related_limit + len(cited)):
+            if hit.principle in cited:
+                continue
+            ref = self.principles.ref(hit.principle, lang)
+            if ref is not None:
+                refs.append(ref)
+            if len(refs) == self.related_limit:
+                break
+        return refs
 
     def _nudge(self, analysis: OpenerAnalysis, findings: list[Finding], ui: UiStrings) -> str | None:
         categories = {finding.category for finding in findings}

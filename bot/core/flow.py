@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.core.ask import MAX_PRINCIPLES, AskAnswer, compose_answer
 from bot.core.coach import Coach, InvalidOpener
 from bot.core.models import CoachCard, ConversationKey, IncomingMessage, Reply, ReplyKind
 from bot.core.ports import CardRecord, ConversationState, ConversationStore
@@ -44,6 +45,22 @@ class CoachingFlow:
         card = self.coach.coach(text, early)
         return self._card_reply(card, self.coach.strings(card.language), text)
 
+    def ask(self, question: str, lang: str | None = None) -> tuple[Reply, AskAnswer | None]:
+        """A question about the method, answered from the principles (DESIGN.md §3 `ask`)."""
+        try:
+            lang = self.coach.resolve_language(question, lang)
+        except InvalidOpener as invalid:
+            ui = self.coach.strings(invalid.language)
+            usage = invalid.problem.code in {"empty", "too_short"}
+            text = ui.text("ask", "usage") if usage else str(invalid)
+            return Reply(kind=ReplyKind.INVALID, language=ui.lang, text=text), None
+        ui = self.coach.strings(lang)
+        if self.coach.search is None:
+            return Reply(kind=ReplyKind.NOTICE, language=ui.lang, text=ui.text("ask", "unavailable")), None
+        hits = self.coach.search.search(question, ui.lang, limit=MAX_PRINCIPLES)
+        answer = compose_answer(hits, ui.lang, self.coach.principles, ui)
+        return Reply(kind=ReplyKind.ANSWER, language=ui.lang, text=answer.answer), answer
+
     def explain(self, principle_id: str, lang: str) -> Reply:
         """A principle in full: title, key idea, body, sources (the card's "why?" button)."""
         ui = self.coach.strings(lang)
@@ -61,6 +78,9 @@ class CoachingFlow:
         if isinstance(early, Reply):
             return early
         lang = early
+        greeting = self.coach.lexicons[lang].greeting.match(text.lower())
+        if not greeting and self.coach.strings(lang).is_method_question(text):
+            return self.ask(text, preference or lang)[0]
         key = state.key
         clean = redact(text)
         if state.stage == "awaiting_rewrite" and state.versions:
@@ -178,6 +198,8 @@ class CoachingFlow:
                 card=card,
                 all_findings=True,
             )
+        if name in commands["ask"]:
+            return self.ask(args, preference)[0]
         if name in commands["rewrite"]:
             return notice(ReplyKind.NOTICE, "flow", "rewrite_prompt")
         if name in commands["explain"]:

@@ -66,6 +66,7 @@ class CoachCard(_Frozen):
     principles: list[PrincipleRef]
     explanation: list[ScoreLine] = Field(default_factory=list, exclude=True)
     buying_group_nudge: str | None = Field(default=None, exclude=True)
+    related: list[str] = Field(default_factory=list, exclude=True)  # ids found by meaning
     word_count: int = Field(default=0, exclude=True)
 
     @property
@@ -94,6 +95,7 @@ class ReplyKind(StrEnum):
     NOTICE = "notice"
     INVALID = "invalid"
     PRINCIPLE = "principle"
+    ANSWER = "answer"
 
 
 class Reply(_Frozen):

@@ -24,6 +24,22 @@ class PrincipleText(BaseModel):
     summary: str
     body: str
     sources: list[str]
+    idea: str = ""
+    strong_example: str = ""
+
+
+class SearchHit(BaseModel):
+    """A principle found for a text: `score` ranks (meaning fused with words),
+    `similarity` is the cosine of the best matching document."""
+
+    model_config = ConfigDict(frozen=True)
+    principle: str
+    score: float
+    similarity: float
+
+
+class PrincipleSearch(Protocol):
+    def search(self, text: str, lang: str, limit: int = 3) -> list[SearchHit]: ...
 
 
 class PrincipleCatalog(Protocol):

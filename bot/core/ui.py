@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bot.core.errors import KnowledgeError
 from bot.core.lexicon import word_pattern
 
+_SENTENCE_END = re.compile(r"[.!?]+\s")
+
 
 class UiFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -23,10 +25,13 @@ class UiFile(BaseModel):
     card: dict[str, str]
     score: dict[str, str]
     compare: dict[str, str]
+    ask: dict[str, str]
     flow: dict[str, str]
     invalid: dict[str, str]
     ghostwriting: list[str] = Field(min_length=1)
     injection: list[str] = Field(default_factory=list)
+    method_words: list[str] = Field(min_length=1)
+    buyer_words: list[str] = Field(min_length=1)
     commands: dict[str, list[str]]
 
 
@@ -35,6 +40,8 @@ class UiStrings:
     data: UiFile
     ghostwriting: re.Pattern[str]
     injection: re.Pattern[str] | None
+    method_words: re.Pattern[str]
+    buyer_words: re.Pattern[str]
 
     @property
     def lang(self) -> str:
@@ -43,6 +50,20 @@ class UiStrings:
     def text(self, section: str, key: str, **values: Any) -> str:
         template: str = getattr(self.data, section)[key]
         return template.format(**values) if values else template
+
+    def is_method_question(self, text: str, max_words: int = 35) -> bool:
+        """ "How do I follow up without nagging?" is for the coach; "How are you handling
+        onboarding today?" is an opener addressed to a buyer. A question for the coach is
+        short (one or two sentences), ends with "?", uses the words of the method and
+        addresses no buyer."""
+        lowered = " ".join(text.lower().replace("’", "'").split())
+        if len(lowered.split()) > max_words or not lowered.rstrip().endswith("?"):
+            return False
+        if len(_SENTENCE_END.findall(lowered.rstrip("?!. "))) > 1:
+            return False
+        if not self.method_words.search(lowered):
+            return False
+        return not self.buyer_words.search(lowered)
 
     def category(self, category: str) -> str:
         return self.data.categories.get(category, category)
@@ -58,6 +79,8 @@ def load_ui(directory: Path) -> dict[str, UiStrings]:
                 data=data,
                 ghostwriting=word_pattern(data.ghostwriting),
                 injection=word_pattern(data.injection) if data.injection else None,
+                method_words=word_pattern(data.method_words),
+                buyer_words=word_pattern(data.buyer_words),
             )
         except yaml.YAMLError as exc:
             raise KnowledgeError(path, "yaml", str(exc).replace("\n", " ")) from None
@@ -73,7 +96,7 @@ def load_ui(directory: Path) -> dict[str, UiStrings]:
 def ui_key_problems(strings: dict[str, UiStrings]) -> list[str]:
     """Every language must say everything: a key present in one file is needed in all."""
     problems: list[str] = []
-    sections = ("categories", "severity", "card", "score", "compare", "flow", "invalid")
+    sections = ("categories", "severity", "card", "score", "compare", "ask", "flow", "invalid")
     for section in sections:
         keys = {lang: set(getattr(ui.data, section)) for lang, ui in strings.items()}
         union = set().union(*keys.values())

@@ -164,6 +164,8 @@ class PrincipleStore:
             summary=principle.summary,
             body=principle.body,
             sources=list(principle.sources),
+            idea=principle.sections[0][1] if principle.sections else "",
+            strong_example=principle.sections[3][1] if len(principle.sections) > 3 else "",
         )
 
     def problems(self, languages: set[str]) -> list[str]:
