@@ -67,14 +67,17 @@ class SearchTuning:
 
 
 def principle_documents(store: PrincipleStore) -> list[IndexedDoc]:
-    """Small documents match short questions best: the head (title, summary, tags) and
-    each sentence of the idea and of why it works, plus the two examples whole (so an
-    opener finds the principles its own kind of wording illustrates)."""
+    """Small documents match short questions best: the head (title, summary, tags), the
+    questions the principle answers (`asks`), each sentence of the idea and of why it
+    works, and the two examples whole (so an opener finds the principles its own kind of
+    wording illustrates)."""
     docs: list[IndexedDoc] = []
     for principle in store.all():
         key = f"{principle.id}:{principle.lang}"
         head = f"{principle.title}. {principle.summary} {' '.join(principle.tags)}"
         docs.append(IndexedDoc(f"{key}:head", principle.id, principle.lang, "head", head))
+        for ask_index, ask in enumerate(principle.asks):
+            docs.append(IndexedDoc(f"{key}:ask{ask_index}", principle.id, principle.lang, "ask", ask))
         for section_index, (_, text) in enumerate(principle.sections):
             if section_index < 2:
                 parts = [s for s in _SENTENCES.split(" ".join(text.split())) if len(s.split()) >= 4]

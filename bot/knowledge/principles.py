@@ -35,6 +35,9 @@ class PrincipleMeta(BaseModel):
     tags: list[str] = Field(min_length=1)
     sources: list[str] = Field(min_length=1)
     related: list[str] = Field(default_factory=list)
+    # Questions a rep or manager might ask that this principle answers, in the file's
+    # language: what short questions are matched against when searching.
+    asks: list[str] = Field(default_factory=list)
 
     @field_validator("id")
     @classmethod
@@ -54,6 +57,7 @@ class Principle:
     sources: tuple[str, ...]
     related: tuple[str, ...]
     sections: tuple[tuple[str, str], ...]
+    asks: tuple[str, ...] = ()
     path: Path
 
     @property
@@ -98,6 +102,7 @@ def load_principle(path: Path) -> Principle:
         related=tuple(meta.related),
         sections=tuple(sections),
         path=path,
+        asks=tuple(meta.asks),
     )
 
 
