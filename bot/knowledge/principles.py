@@ -57,8 +57,8 @@ class Principle:
     sources: tuple[str, ...]
     related: tuple[str, ...]
     sections: tuple[tuple[str, str], ...]
-    asks: tuple[str, ...] = ()
     path: Path
+    asks: tuple[str, ...] = ()
 
     @property
     def ref(self) -> PrincipleRef:
