@@ -29,7 +29,12 @@ def open_search(
     documents are embedded again, so a warm start costs the time to open it."""
     from bot.knowledge.index import PrincipleIndex, chroma_client
 
-    index, _ = PrincipleIndex.open(chroma_client(settings), principles, progress=progress)
+    index, _ = PrincipleIndex.open(
+        chroma_client(settings),
+        principles,
+        progress=progress,
+        offtopic=settings.knowledge_dir / "offtopic.yaml",
+    )
     return index
 
 

@@ -298,7 +298,12 @@ def kb_index(ctx: _Context) -> None:
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        _, stats = PrincipleIndex.open(chroma_client(ctx.settings), principles, progress=advance)
+        _, stats = PrincipleIndex.open(
+            chroma_client(ctx.settings),
+            principles,
+            progress=advance,
+            offtopic=ctx.settings.knowledge_dir / "offtopic.yaml",
+        )
     click.echo(
         f"index up to date: {stats.added} added, {stats.updated} updated, "
         f"{stats.removed} removed, {stats.unchanged} unchanged"

@@ -92,6 +92,12 @@ class Coach:
             return forced
         guess = self.detector.detect(text)
         if guess.other is not None:
+            # On short English texts ("What's the capital of Peru?") the fast character model
+            # can say German: the grammar words of our own lexicons settle it.
+            counts = {lang: lex.function_word_count(text) for lang, lex in self.lexicons.items()}
+            best = max(counts, key=lambda lang: counts[lang])
+            if counts[best] >= 2:
+                return best
             raise self._invalid(InputProblem("other_language", {"language": guess.other}), fallback)
         return guess.lang if guess.lang in self.lexicons else fallback
 

@@ -51,12 +51,6 @@ class LanguageDetector:
         self._min_words_for_other = min_words_for_other
 
     @cached_property
-    def _careful(self) -> LinguaDetector:
-        """High-accuracy mode, loaded only when the fast one suspects another language:
-        on short English texts ("What's the capital of Peru?") the fast mode can say German."""
-        return LanguageDetectorBuilder.from_languages(*_SUPPORTED, *_OTHERS).build()
-
-    @cached_property
     def _lingua(self) -> LinguaDetector:
         return LanguageDetectorBuilder.from_languages(*_SUPPORTED, *_OTHERS).with_low_accuracy_mode().build()
 
@@ -70,16 +64,8 @@ class LanguageDetector:
         top = values[0]
         if top.language in _SUPPORTED:
             return LanguageGuess(lang=_SUPPORTED[top.language], confidence=top.value)
-        careful = self._careful.compute_language_confidence_values(clean)
-        second = careful[0]
-        if (
-            second.language == top.language
-            and second.value >= 0.6
-            and top.value >= self._other_threshold
-            and len(words) >= self._min_words_for_other
-        ):
-            return LanguageGuess(lang=None, confidence=second.value, other=_OTHER_NAMES[top.language])
-        scores = {value.language: value.value for value in careful}
+        if top.value >= self._other_threshold and len(words) >= self._min_words_for_other:
+            return LanguageGuess(lang=None, confidence=top.value, other=_OTHER_NAMES[top.language])
         fr = scores.get(LinguaLanguage.FRENCH, 0.0)
         en = scores.get(LinguaLanguage.ENGLISH, 0.0)
         if fr == en == 0.0:

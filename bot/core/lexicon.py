@@ -70,6 +70,7 @@ class LexiconFile(BaseModel):
     generic_questions: list[str] = Field(default_factory=list)
     context_anchors: list[str] = Field(default_factory=list)
     group_mentions: list[str] = Field(default_factory=list)
+    function_words: list[str] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,13 @@ class Lexicon:
     generic_question: re.Pattern[str] | None
     context_anchor: re.Pattern[str] | None
     group_mention: re.Pattern[str] | None
+    function_words: re.Pattern[str] | None
+
+    def function_word_count(self, text: str) -> int:
+        """Grammar words of this language only (not shared with its neighbours)."""
+        if self.function_words is None:
+            return 0
+        return len(self.function_words.findall(text.lower().replace("’", "'")))
 
     @classmethod
     def compile(cls, data: LexiconFile) -> Lexicon:
@@ -134,6 +142,7 @@ class Lexicon:
             generic_question=optional(data.generic_questions),
             context_anchor=optional(data.context_anchors),
             group_mention=optional(data.group_mentions),
+            function_words=optional(data.function_words),
         )
 
 

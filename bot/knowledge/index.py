@@ -13,17 +13,21 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 from urllib.parse import urlparse
 
 import bm25s
 import chromadb
 import numpy as np
 import Stemmer
+import yaml
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
+from chromadb.api.types import Where
 from chromadb.config import Settings as ChromaSettings
 
+from bot.core.errors import KnowledgeError
 from bot.core.ports import SearchHit
 from bot.knowledge.embedder import FournilEmbeddingFunction, SentenceEmbedder, shared_embedder
 from bot.knowledge.principles import PrincipleStore
@@ -59,11 +63,42 @@ class SyncStats:
 
 @dataclass(frozen=True)
 class SearchTuning:
-    """How the two rankings are fused and where "nothing relevant" starts."""
+    """How the two rankings are fused and where "nothing relevant" starts.
 
-    bm25_weight: float = 0.12
-    floor: float = 0.32  # best cosine similarity below this: no principle covers it
-    candidates: int = 30
+    A principle's meaning score is the mean of its best `per_principle` documents (one
+    lucky sentence is not enough); words add `bm25_weight` times the normalised BM25
+    score in the question's language. A question is off-topic when its best match is
+    below `floor`, or when an off-topic example (knowledge/offtopic.yaml) is closer to it
+    than any principle document by more than `offtopic_margin`.
+    """
+
+    bm25_weight: float = 0.1
+    per_principle: int = 3
+    floor: float = 0.3
+    offtopic_margin: float = 0.0
+    candidates: int = 80
+
+
+OFFTOPIC = "_offtopic"
+
+
+def offtopic_documents(path: Path) -> list[IndexedDoc]:
+    """Reference questions outside the method (knowledge/offtopic.yaml)."""
+    if not path.is_file():
+        return []
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise KnowledgeError(path, "yaml", str(exc).replace("\n", " ")) from None
+    if not isinstance(data, dict):
+        raise KnowledgeError(path, "(file)", "expected a mapping of language to questions")
+    docs: list[IndexedDoc] = []
+    for lang, questions in sorted(data.items()):
+        if not isinstance(questions, list) or not all(isinstance(q, str) for q in questions):
+            raise KnowledgeError(path, str(lang), "expected a list of questions")
+        for index, question in enumerate(questions):
+            docs.append(IndexedDoc(f"{OFFTOPIC}:{lang}:{index}", OFFTOPIC, str(lang), "offtopic", question))
+    return docs
 
 
 def principle_documents(store: PrincipleStore) -> list[IndexedDoc]:
@@ -114,8 +149,10 @@ class PrincipleIndex:
         docs: list[IndexedDoc],
         embedder: SentenceEmbedder,
         tuning: SearchTuning | None = None,
+        has_offtopic: bool = False,
     ) -> None:
         self._collection = collection
+        self._has_offtopic = has_offtopic
         self._docs = docs
         self._embedder = embedder
         self._tuning = tuning or SearchTuning()
@@ -140,6 +177,7 @@ class PrincipleIndex:
         store: PrincipleStore,
         embedder: SentenceEmbedder | None = None,
         progress: Callable[[int, int], None] | None = None,
+        offtopic: Path | None = None,
     ) -> tuple[PrincipleIndex, SyncStats]:
         """Open the collection and bring it in step with the files (only what changed)."""
         embedder = embedder or shared_embedder()
@@ -149,37 +187,52 @@ class PrincipleIndex:
             configuration={"hnsw": {"space": "cosine"}},
         )
         docs = principle_documents(store)
-        stats = sync_collection(collection, docs, embedder, progress)
-        return cls(collection, docs, embedder), stats
+        references = offtopic_documents(offtopic) if offtopic is not None else []
+        stats = sync_collection(collection, docs + references, embedder, progress)
+        return cls(collection, docs, embedder, has_offtopic=bool(references)), stats
 
     def search(self, text: str, lang: str, limit: int = 3) -> list[SearchHit]:
         """Principles that answer `text`, best first; empty when none is relevant."""
         if not text.strip():
             return []
+        tuning = self._tuning
         query = self._embedder.embed([text])
         result = self._collection.query(
             query_embeddings=query,
-            n_results=min(self._tuning.candidates, len(self._docs)),
+            n_results=min(tuning.candidates, len(self._docs)),
+            where=cast(Where, {"part": {"$ne": "offtopic"}}),
             include=["metadatas", "distances"],
         )
-        vector: dict[str, float] = {}
+        per_principle: dict[str, list[float]] = {}
         metadatas = (result.get("metadatas") or [[]])[0]
         distances = (result.get("distances") or [[]])[0]
         for metadata, distance in zip(metadatas, distances, strict=False):
-            principle = str(metadata["principle"])
-            vector[principle] = max(vector.get(principle, -1.0), 1.0 - float(distance))
-        if not vector or max(vector.values()) < self._tuning.floor:
+            per_principle.setdefault(str(metadata["principle"]), []).append(1.0 - float(distance))
+        if not per_principle:
+            return []
+        best = max(max(sims) for sims in per_principle.values())
+        if best < tuning.floor or best < self._nearest_offtopic(query) + tuning.offtopic_margin:
             return []
         lexical = self._bm25_scores(text, lang)
-        fused = {
-            pid: similarity + self._tuning.bm25_weight * lexical.get(pid, 0.0)
-            for pid, similarity in vector.items()
-        }
+        fused: dict[str, float] = {}
+        for pid, sims in per_principle.items():
+            top = sorted(sims, reverse=True)[: tuning.per_principle]
+            top += [min(sims)] * (tuning.per_principle - len(top))  # unseen docs rank lower
+            fused[pid] = sum(top) / len(top) + tuning.bm25_weight * lexical.get(pid, 0.0)
         ranked = sorted(fused.items(), key=lambda item: item[1], reverse=True)[:limit]
         return [
-            SearchHit(principle=pid, score=round(score, 4), similarity=round(vector[pid], 4))
+            SearchHit(principle=pid, score=round(score, 4), similarity=round(max(per_principle[pid]), 4))
             for pid, score in ranked
         ]
+
+    def _nearest_offtopic(self, query: np.ndarray) -> float:
+        if not self._has_offtopic:
+            return -1.0
+        result = self._collection.query(
+            query_embeddings=query, n_results=1, where={"part": "offtopic"}, include=["distances"]
+        )
+        distances = (result.get("distances") or [[]])[0]
+        return 1.0 - float(distances[0]) if distances else -1.0
 
     def _bm25_scores(self, text: str, lang: str) -> dict[str, float]:
         entry = self._bm25.get(lang)
