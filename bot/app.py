@@ -27,13 +27,14 @@ def open_search(
 ) -> PrincipleSearch:
     """The principle index (Chroma), brought in step with the files: only changed
     documents are embedded again, so a warm start costs the time to open it."""
-    from bot.knowledge.index import PrincipleIndex, chroma_client
+    from bot.knowledge.index import PrincipleIndex, SearchTuning, chroma_client
 
     index, _ = PrincipleIndex.open(
         chroma_client(settings),
         principles,
         progress=progress,
         offtopic=settings.knowledge_dir / "offtopic.yaml",
+        tuning=SearchTuning.load(settings.knowledge_dir / "search.yaml"),
     )
     return index
 

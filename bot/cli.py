@@ -378,7 +378,26 @@ def eval_command(ctx: _Context, data_path: Path | None, misses: bool, strict: bo
     if misses:
         for line in report.misses:
             console.print(f"[dim]{line}[/dim]")
-    if strict and not all(passed.values()):
+    questions_path = path.parent / "questions.jsonl"
+    retrieval_ok = True
+    if data_path is None and questions_path.is_file() and ctx.with_search:
+        from bot.evaluation import evaluate_retrieval, load_questions
+
+        retrieval = evaluate_retrieval(ctx.coach, load_questions(questions_path))
+        console.print(f"\n[bold]{questions_path.name}[/bold]: {retrieval.questions} questions")
+        for lang in retrieval.recall_at_1:
+            console.print(
+                f"recall@1 / recall@3 ({lang})       "
+                f"{retrieval.recall_at_1[lang]:.3f} / {retrieval.recall_at_3[lang]:.3f}"
+            )
+        console.print(f"cross-lingual agreement      {retrieval.cross_lingual_agreement:.3f}")
+        console.print(f"off-topic refused            {retrieval.offtopic_refusal:.3f}")
+        console.print(f"on-topic wrongly refused     {retrieval.ontopic_refusal:.3f}")
+        retrieval_ok = all(retrieval.passed().values())
+        if misses:
+            for line in retrieval.misses:
+                console.print(f"[dim]{line}[/dim]")
+    if strict and not (all(passed.values()) and retrieval_ok):
         sys.exit(1)
 
 

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlparse
 
 import bm25s
@@ -24,7 +24,6 @@ import Stemmer
 import yaml
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
-from chromadb.api.types import Where
 from chromadb.config import Settings as ChromaSettings
 
 from bot.core.errors import KnowledgeError
@@ -35,6 +34,7 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 COLLECTION = "fournil-principles"
+OFFTOPIC_COLLECTION = "fournil-offtopic"
 _STEMMERS = {"fr": "french", "en": "english"}
 _STOPWORDS = {"fr": "fr", "en": "en"}
 _SENTENCES = re.compile(r"(?<=[.!?…])\s+")
@@ -63,20 +63,43 @@ class SyncStats:
 
 @dataclass(frozen=True)
 class SearchTuning:
-    """How the two rankings are fused and where "nothing relevant" starts.
+    """How the two rankings are fused and where "nothing relevant" starts
+    (knowledge/search.yaml).
 
     A principle's meaning score is the mean of its best `per_principle` documents (one
     lucky sentence is not enough); words add `bm25_weight` times the normalised BM25
-    score in the question's language. A question is off-topic when its best match is
-    below `floor`, or when an off-topic example (knowledge/offtopic.yaml) is closer to it
-    than any principle document by more than `offtopic_margin`.
+    score in the question's language. A question is answered when its best match reaches
+    `floor`, no off-topic example (knowledge/offtopic.yaml) is closer by more than
+    `offtopic_margin`, and it either uses a word of the craft or matches above `confident`.
     """
 
-    bm25_weight: float = 0.1
-    per_principle: int = 3
+    bm25_weight: float = 0.05
+    per_principle: int = 4
     floor: float = 0.3
+    confident: float = 0.6
     offtopic_margin: float = 0.0
-    candidates: int = 80
+    candidates: int = 60
+    domain_words: tuple[tuple[str, re.Pattern[str]], ...] = ()
+
+    @classmethod
+    def load(cls, path: Path) -> SearchTuning:
+        if not path.is_file():
+            return cls()
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            words = tuple(
+                (str(lang), re.compile(rf"(?<![\w'])(?:{'|'.join(items)})(?![\w-])", re.IGNORECASE))
+                for lang, items in (data.get("domain_words") or {}).items()
+            )
+            return cls(**(data.get("tuning") or {}), domain_words=words)
+        except (yaml.YAMLError, TypeError, re.error) as exc:
+            raise KnowledgeError(path, "tuning", str(exc).replace("\n", " ")) from None
+
+    def mentions_domain(self, text: str, lang: str) -> bool:
+        patterns = [pattern for code, pattern in self.domain_words if code == lang]
+        if not patterns:
+            return True
+        return any(pattern.search(text) for pattern in patterns)
 
 
 OFFTOPIC = "_offtopic"
@@ -149,10 +172,10 @@ class PrincipleIndex:
         docs: list[IndexedDoc],
         embedder: SentenceEmbedder,
         tuning: SearchTuning | None = None,
-        has_offtopic: bool = False,
+        offtopic: Collection | None = None,
     ) -> None:
         self._collection = collection
-        self._has_offtopic = has_offtopic
+        self._offtopic = offtopic
         self._docs = docs
         self._embedder = embedder
         self._tuning = tuning or SearchTuning()
@@ -178,18 +201,26 @@ class PrincipleIndex:
         embedder: SentenceEmbedder | None = None,
         progress: Callable[[int, int], None] | None = None,
         offtopic: Path | None = None,
+        tuning: SearchTuning | None = None,
     ) -> tuple[PrincipleIndex, SyncStats]:
         """Open the collection and bring it in step with the files (only what changed)."""
         embedder = embedder or shared_embedder()
-        collection = client.get_or_create_collection(
-            COLLECTION,
-            embedding_function=FournilEmbeddingFunction(embedder),  # type: ignore[arg-type]
-            configuration={"hnsw": {"space": "cosine"}},
-        )
+
+        def collection_named(name: str) -> Collection:
+            return client.get_or_create_collection(
+                name,
+                embedding_function=FournilEmbeddingFunction(embedder),  # type: ignore[arg-type]
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+
+        collection = collection_named(COLLECTION)
         docs = principle_documents(store)
+        stats = sync_collection(collection, docs, embedder, progress)
         references = offtopic_documents(offtopic) if offtopic is not None else []
-        stats = sync_collection(collection, docs + references, embedder, progress)
-        return cls(collection, docs, embedder, has_offtopic=bool(references)), stats
+        offtopic_collection = collection_named(OFFTOPIC_COLLECTION) if references else None
+        if offtopic_collection is not None:
+            sync_collection(offtopic_collection, references, embedder)
+        return cls(collection, docs, embedder, tuning, offtopic=offtopic_collection), stats
 
     def search(self, text: str, lang: str, limit: int = 3) -> list[SearchHit]:
         """Principles that answer `text`, best first; empty when none is relevant."""
@@ -200,7 +231,6 @@ class PrincipleIndex:
         result = self._collection.query(
             query_embeddings=query,
             n_results=min(tuning.candidates, len(self._docs)),
-            where=cast(Where, {"part": {"$ne": "offtopic"}}),
             include=["metadatas", "distances"],
         )
         per_principle: dict[str, list[float]] = {}
@@ -212,6 +242,8 @@ class PrincipleIndex:
             return []
         best = max(max(sims) for sims in per_principle.values())
         if best < tuning.floor or best < self._nearest_offtopic(query) + tuning.offtopic_margin:
+            return []
+        if best < tuning.confident and not tuning.mentions_domain(text, lang):
             return []
         lexical = self._bm25_scores(text, lang)
         fused: dict[str, float] = {}
@@ -226,11 +258,9 @@ class PrincipleIndex:
         ]
 
     def _nearest_offtopic(self, query: np.ndarray) -> float:
-        if not self._has_offtopic:
+        if self._offtopic is None:
             return -1.0
-        result = self._collection.query(
-            query_embeddings=query, n_results=1, where={"part": "offtopic"}, include=["distances"]
-        )
+        result = self._offtopic.query(query_embeddings=query, n_results=1, include=["distances"])
         distances = (result.get("distances") or [[]])[0]
         return 1.0 - float(distances[0]) if distances else -1.0
 

@@ -1,0 +1,326 @@
+"""The Telegram handlers: updates in, core calls, replies out; no coaching logic here.
+
+Each handler answers one question ("is this update for the bot?"), claims the update in
+the core's store so it is handled once even if Telegram delivers it again or the bot
+restarts, turns it into an `IncomingMessage` for `CoachingFlow.handle`, and sends back the
+`Reply` rendered by `render.py`.
+
+Private chats: every text goes to the flow. Groups: only commands for this bot, messages
+that mention it, and replies to its messages; a reply there quotes the rep's message, so a
+card is never mistaken for someone else's. One conversation per user and chat, so a rep's
+opener in a group and the same rep's DM never mix.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from telegram import (
+    Bot,
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    MessageEntity,
+    ReplyParameters,
+    Update,
+    User,
+)
+from telegram.constants import ChatAction, ChatType, ParseMode
+from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.ext import Application, CallbackQueryHandler, ContextTypes, ExtBot, MessageHandler, filters
+
+from bot.channels.telegram.callbacks import parse_callback
+from bot.channels.telegram.render import Button, Rendered, plain_text, render_reply, split_html, text_lines
+from bot.channels.telegram.texts import TelegramStrings, default_telegram_strings
+from bot.core.flow import CoachingFlow
+from bot.core.models import ConversationKey, IncomingMessage, Reply
+
+log = logging.getLogger("fournil.telegram")
+
+CHANNEL = "telegram"
+ALLOWED_UPDATES = ("message", "callback_query")
+Context = ContextTypes.DEFAULT_TYPE
+# What `build_application` makes: a rate-limited bot (ExtBot[int]), default context, no job queue.
+TelegramApplication = Application[ExtBot[int], Context, dict[Any, Any], dict[Any, Any], dict[Any, Any], None]
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+_COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,64})(?:@([A-Za-z0-9_]{1,64}))?(?:\s+(.*))?$", re.DOTALL)
+_ANSWER_MAX = 200  # characters a callback answer (toast) shows
+
+
+class TelegramAdapter:
+    """Translates Telegram updates to core calls and core replies to Telegram messages."""
+
+    def __init__(self, flow: CoachingFlow, strings: Mapping[str, TelegramStrings] | None = None) -> None:
+        self.flow = flow
+        self.strings = dict(strings or default_telegram_strings())
+        commands = [ui.data.commands for ui in flow.coach.ui.values()]
+        # Commands this bot knows: in a group, a bare /command nobody else claims is ours;
+        # others may belong to another bot of the group and are left alone.
+        aliases = {alias for table in commands for names in table.values() for alias in names}
+        self.known_commands = frozenset({"start", "ask", *aliases})
+        self.coach_commands = frozenset(alias for table in commands for alias in table.get("coach", []))
+
+    def register(self, application: TelegramApplication) -> None:
+        message = filters.UpdateType.MESSAGE  # new messages only: edits and channel posts are ignored
+        application.add_handler(MessageHandler(message & filters.COMMAND, self.on_command))
+        application.add_handler(MessageHandler(message & filters.TEXT, self.on_text))
+        application.add_handler(
+            MessageHandler(message & ~filters.TEXT & ~filters.StatusUpdate.ALL, self.on_other)
+        )
+        application.add_handler(CallbackQueryHandler(self.on_callback))
+        application.add_error_handler(self.on_error)
+
+    # --- handlers -------------------------------------------------------------------------
+
+    async def on_command(self, update: Update, context: Context) -> None:
+        """/start is the welcome; every other command goes to the flow as text (it knows
+        /help, /coach, /lang, /new, /forget, /findings, /explain, /rewrite, and /ask when
+        the knowledge base adds it)."""
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None or user.is_bot or not message.text:
+            return
+        found = _COMMAND.match(message.text.strip())
+        if found is None:
+            return
+        name, target, args = found.group(1).lower(), found.group(2), found.group(3) or ""
+        private = message.chat.type == ChatType.PRIVATE
+        if target and target.lower() != (context.bot.username or "").lower():
+            return  # /command@OtherBot
+        if not private and not target and name not in self.known_commands:
+            return
+        if not await self._first_time(update, context):
+            return
+        reply_to = None if private else message.message_id
+        if name == "start":
+            ui = self.flow.coach.strings(await self._language(user))
+            welcome = Rendered(tuple(split_html(text_lines(ui.text("flow", "welcome")))))
+            await self._send(context.bot, message.chat.id, welcome, reply_to)
+            return
+        text = f"/{name} {args}".strip()
+        await self._converse(context.bot, message, user, text, typing=name in self.coach_commands)
+
+    async def on_text(self, update: Update, context: Context) -> None:
+        """An opener, a rewrite or anything else: the flow decides."""
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None or user.is_bot:
+            return
+        text = message.text or ""
+        if message.chat.type != ChatType.PRIVATE:
+            for_bot = addressed_text(message, context.bot)
+            if for_bot is None:
+                return
+            text = for_bot
+        if not await self._first_time(update, context):
+            return
+        await self._converse(context.bot, message, user, text, typing=True)
+
+    async def on_other(self, update: Update, context: Context) -> None:
+        """A photo, sticker, voice note, file…: ask for the text instead."""
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None or user.is_bot:
+            return
+        private = message.chat.type == ChatType.PRIVATE
+        if not private and addressed_text(message, context.bot) is None:
+            return
+        if not await self._first_time(update, context):
+            return
+        labels = self.labels(await self._language(user))
+        rendered = Rendered(tuple(split_html(text_lines(labels.send_text))))
+        await self._send(context.bot, message.chat.id, rendered, None if private else message.message_id)
+
+    async def on_callback(self, update: Update, context: Context) -> None:
+        """Card buttons: all findings (the card edited in place), explain a principle, I
+        rewrote it. Every query is answered, so the button stops spinning."""
+        query = update.callback_query
+        if query is None:
+            return
+        if not await self._first_time(update, context):
+            return
+        user = query.from_user
+        action = parse_callback(query.data)
+        message = query.message if isinstance(query.message, Message) else None
+        if action is None or message is None:  # unknown data, or a message too old to touch
+            await query.answer()
+            return
+        chat_id = message.chat.id
+        if action.action == "findings":
+            if action.owner != str(user.id):
+                await query.answer(self.labels(await self._language(user)).not_yours, show_alert=True)
+                return
+            reply = await self.flow.handle(self._incoming(user, chat_id, "/findings"))
+            if reply.card is None:  # the conversation moved on (/new, /forget)
+                await query.answer(_toast(reply))
+                return
+            await query.answer()
+            await self._edit(context.bot, message, self.render(reply, str(user.id)))
+        elif action.action == "explain" and action.principle and action.lang:
+            await query.answer()
+            reply = self.flow.explain(action.principle, action.lang)
+            await self._send(context.bot, chat_id, self.render(reply, str(user.id)), message.message_id)
+        else:
+            await query.answer()
+            reply = await self.flow.handle(self._incoming(user, chat_id, "/rewrite"))
+            await self._send(context.bot, chat_id, self.render(reply, str(user.id)), message.message_id)
+
+    async def on_error(self, update: object, context: Context) -> None:
+        """Any failure: logged with the update id, a short apology to the user, and the bot
+        goes on with the next update."""
+        update_id = update.update_id if isinstance(update, Update) else None
+        error = context.error
+        if isinstance(error, Forbidden):  # blocked by the user, or removed from the group
+            log.info("update %s: cannot write to this chat (%s)", update_id, error)
+            return
+        log.error("update %s failed: %s", update_id, error, exc_info=error)
+        if not isinstance(update, Update) or update.effective_chat is None:
+            return
+        chat, user, message = update.effective_chat, update.effective_user, update.effective_message
+        labels = self.labels(self._locale_language(user.language_code if user else None))
+        reply_to = message.message_id if message and chat.type != ChatType.PRIVATE else None
+        try:
+            await self._send(
+                context.bot, chat.id, Rendered(tuple(split_html(text_lines(labels.apology)))), reply_to
+            )
+        except TelegramError as exc:
+            log.warning("update %s: the apology could not be sent either: %s", update_id, exc)
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def labels(self, lang: str) -> TelegramStrings:
+        if lang in self.strings:
+            return self.strings[lang]
+        return self.strings.get(self.flow.coach.default_language) or next(iter(self.strings.values()))
+
+    def render(self, reply: Reply, owner: str) -> Rendered:
+        return render_reply(
+            reply, self.flow.coach.strings(reply.language), self.labels(reply.language), owner
+        )
+
+    async def _converse(self, bot: Bot, message: Message, user: User, text: str, typing: bool) -> None:
+        chat_id = message.chat.id
+        if typing:
+            await _typing(bot, chat_id)
+        reply = await self.flow.handle(self._incoming(user, chat_id, text))
+        reply_to = None if message.chat.type == ChatType.PRIVATE else message.message_id
+        await self._send(bot, chat_id, self.render(reply, str(user.id)), reply_to)
+
+    @staticmethod
+    def _incoming(user: User, chat_id: int, text: str) -> IncomingMessage:
+        key = ConversationKey(channel=CHANNEL, user_id=str(user.id), conversation_id=str(chat_id))
+        return IncomingMessage(key=key, text=text, locale=user.language_code)
+
+    async def _first_time(self, update: Update, context: Context) -> bool:
+        """Claims the update in the store: False if it was already handled (a webhook retry,
+        a replay after a crash, another replica). Keyed by bot too, since update ids are only
+        unique per bot."""
+        first = await self.flow.store.claim_event(CHANNEL, f"{context.bot.id}:{update.update_id}")
+        if not first:
+            log.info("update %s already handled: skipped", update.update_id)
+        return first
+
+    async def _language(self, user: User) -> str:
+        preference = await self.flow.store.language_preference(CHANNEL, str(user.id))
+        return preference or self._locale_language(user.language_code)
+
+    def _locale_language(self, locale: str | None) -> str:
+        """Telegram's language_code ("fr", "en-GB", "pt-br") as one of our languages."""
+        code = (locale or "").replace("_", "-").split("-")[0].lower()
+        return code if code in self.flow.coach.languages else self.flow.coach.default_language
+
+    async def _send(self, bot: Bot, chat_id: int, rendered: Rendered, reply_to: int | None) -> None:
+        """The chunks in order, the first quoting `reply_to`, the keyboard under the last."""
+        last = len(rendered.chunks) - 1
+        for index, chunk in enumerate(rendered.chunks):
+            quote = reply_to is not None and index == 0
+            await bot.send_message(
+                chat_id=chat_id,
+                text=chunk,
+                parse_mode=ParseMode.HTML,
+                reply_markup=keyboard_markup(rendered.keyboard) if index == last else None,
+                reply_parameters=(
+                    ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
+                    if quote and reply_to is not None
+                    else None
+                ),
+                link_preview_options=NO_PREVIEW,
+            )
+
+    async def _edit(self, bot: Bot, message: Message, rendered: Rendered) -> None:
+        """The card message replaced in place; what does not fit follows as new messages."""
+        first, *rest = rendered.chunks
+        try:
+            await bot.edit_message_text(
+                chat_id=message.chat.id,
+                message_id=message.message_id,
+                text=first,
+                parse_mode=ParseMode.HTML,
+                reply_markup=None if rest else keyboard_markup(rendered.keyboard),
+                link_preview_options=NO_PREVIEW,
+            )
+        except BadRequest as exc:
+            if "not modified" not in exc.message.lower():  # pressed twice: nothing to change
+                raise
+        if rest:
+            await self._send(bot, message.chat.id, Rendered(tuple(rest), rendered.keyboard), None)
+
+
+def addressed_text(message: Message, bot: Bot) -> str | None:
+    """In a group: the message's text (or caption) without the bot's mention when it is
+    for the bot (it mentions the bot, or replies to one of its messages), else None."""
+    text = message.text if message.text is not None else (message.caption or "")
+    replied = message.reply_to_message
+    addressed = bool(replied and replied.from_user and replied.from_user.id == bot.id)
+    kinds: list[str | None] = [MessageEntity.MENTION, MessageEntity.TEXT_MENTION]
+    if message.text is not None:
+        entities = message.parse_entities(kinds)
+    else:
+        entities = message.parse_caption_entities(kinds)
+    handle = f"@{bot.username}".lower() if bot.username else None
+    for entity, value in entities.items():
+        mention = entity.type == MessageEntity.MENTION and value.lower() == handle
+        named = (
+            entity.type == MessageEntity.TEXT_MENTION and entity.user is not None and entity.user.id == bot.id
+        )
+        if mention or named:
+            addressed = True
+            text = text.replace(value, "", 1)
+    return text.strip() if addressed else None
+
+
+def keyboard_markup(rows: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:
+    if not rows:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(button.label, callback_data=button.data) for button in row] for row in rows]
+    )
+
+
+def command_menu(strings: TelegramStrings) -> list[BotCommand]:
+    return [BotCommand(name, description) for name, description in strings.commands.items()]
+
+
+async def register_commands(bot: Bot, strings: Mapping[str, TelegramStrings], default_language: str) -> None:
+    """The command menu in each language (`language_code`), and the default language's for
+    users whose Telegram language is neither."""
+    for lang, texts in strings.items():
+        await bot.set_my_commands(command_menu(texts), language_code=lang)
+    fallback = strings.get(default_language) or next(iter(strings.values()))
+    await bot.set_my_commands(command_menu(fallback))
+
+
+async def _typing(bot: Bot, chat_id: int) -> None:
+    """ "Typing…" while the core works: a courtesy, so a failure is not an error."""
+    try:
+        await bot.send_chat_action(chat_id=chat_id, action=ChatAction.TYPING)
+    except TelegramError as exc:
+        log.debug("typing action for chat %s failed: %s", chat_id, exc)
+
+
+def _toast(reply: Reply) -> str:
+    """A reply short enough for a callback answer (plain text, at most 200 characters)."""
+    text = " ".join(plain_text(" ".join(text_lines(reply.text))).split())
+    return text if len(text) <= _ANSWER_MAX else text[: _ANSWER_MAX - 1] + "…"

@@ -1,0 +1,285 @@
+"""Core replies as Telegram messages: HTML text in chunks under the size limit, and buttons.
+
+Pure functions (no I/O, no python-telegram-bot objects) so every rendering rule is tested
+on tables of inputs. Telegram's HTML mode is used rather than MarkdownV2 because only three
+characters need escaping (`<`, `>`, `&`), which makes escaping the rep's words (excerpts
+of their opener) simple to get right; every piece of text that does not come from our own
+templates goes through `escape`.
+
+A message holds at most 4096 characters once entities are parsed. Chunks are measured on
+the raw HTML, in UTF-16 code units as Telegram counts them (an emoji may count twice), which
+over-counts tags and entities and so always stays under the real limit. A reply is cut on
+line boundaries, and each line is balanced HTML, so no chunk ever opens a tag it does not
+close; a single line longer than a message is cut between words, closing and reopening its
+tags around the cut.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.channels.telegram.callbacks import REWROTE, explain_data, findings_data, fits
+from bot.channels.telegram.texts import TelegramStrings
+from bot.core.models import CoachCard, Comparison, Reply, ReplyKind
+from bot.core.render import MAX_FINDINGS_SHOWN, compare_scores_line, comparison_verdict
+from bot.core.ui import UiStrings
+
+MAX_MESSAGE_CHARS = 4096
+MAX_EXPLAIN_BUTTONS = 3
+BUTTON_TITLE_CHARS = 40
+# Room kept in a cut line for the tags closed before the cut (we nest at most two or three).
+_TAG_ROOM = 64
+
+# The tags Telegram's HTML parse mode knows (https://core.telegram.org/bots/api#html-style).
+TELEGRAM_TAGS = frozenset(
+    {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a"}
+    | {"tg-emoji", "code", "pre", "blockquote"}
+)
+_TOKEN = re.compile(r"<[^<>]*>|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);|\s+|[^\s<&]+|[<&]")
+_TAG = re.compile(r"^<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^>]*>$")
+_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
+_ITALIC = re.compile(r"(?<![\w*])_(?=\S)(.+?)(?<=\S)_(?!\w)")
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    data: str
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What to send: HTML chunks in order, and the inline keyboard (rows of buttons) that
+    goes under the last chunk."""
+
+    chunks: tuple[str, ...]
+    keyboard: tuple[tuple[Button, ...], ...] = ()
+
+
+def escape(text: str) -> str:
+    """User or knowledge text made safe for Telegram's HTML parse mode."""
+    return html.escape(text, quote=False)
+
+
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it (UTF-16 code units)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def card_lines(card: CoachCard, ui: UiStrings, all_findings: bool = False) -> list[str]:
+    """The coach card as balanced HTML lines: score and its reasons, findings with their
+    principle, question angles, related principles, buying-group nudge, invitation."""
+    lines = [f"<b>{escape(ui.text('card', 'score', score=card.score))}</b>"]
+    lines += [f"<i>{line.points:+d} {escape(line.reason)}</i>" for line in card.explanation]
+    lines.append("")
+    shown = card.findings if all_findings else card.findings[:MAX_FINDINGS_SHOWN]
+    titles = {ref.id: ref.title for ref in card.principles}
+    if shown:
+        lines.append(f"<b>{escape(ui.text('card', 'findings'))}</b>")
+        for finding in shown:
+            severity = ui.data.severity.get(finding.severity, finding.severity)
+            principle = titles.get(finding.principle, finding.principle)
+            lines.append(
+                f"• <b>{escape(ui.category(finding.category))}</b> ({escape(severity)}): "
+                f"“{escape(_one_line(finding.excerpt))}”"
+            )
+            lines.append(f"   {escape(finding.message)}")
+            lines.append(f"   <i>{escape(ui.text('card', 'principle'))}: {escape(principle)}</i>")
+        hidden = len(card.findings) - len(shown)
+        if hidden > 0:
+            lines.append(escape(ui.text("card", "more_findings", count=hidden)))
+    else:
+        lines.append(escape(ui.text("card", "no_findings")))
+    lines += ["", f"<b>{escape(ui.text('card', 'questions'))}</b>"]
+    lines += [f"→ {escape(question)}" for question in card.questions]
+    related = [titles[principle] for principle in card.related if principle in titles]
+    if related:  # principles found by meaning, beyond those the findings cite
+        lines += ["", f"<b>{escape(ui.text('card', 'principles'))}</b>"]
+        lines += [f"– {escape(title)}" for title in related]
+    if card.buying_group_nudge:
+        lines += ["", escape(card.buying_group_nudge)]
+    lines += ["", f"<b>{escape(ui.text('card', 'invitation'))}</b>"]
+    return lines
+
+
+def comparison_lines(comparison: Comparison, ui: UiStrings) -> list[str]:
+    """Before/after: scores, what was resolved, what remains, what is new, a verdict, then
+    the new version's card when it still has findings (as the core's text does)."""
+
+    def names(categories: Sequence[str]) -> str:
+        return ", ".join(ui.category(c) for c in categories) or ui.text("compare", "none")
+
+    lines = [
+        f"<b>{escape(ui.text('compare', 'title'))}</b>",
+        f"<b>{escape(compare_scores_line(comparison, ui))}</b>",
+        f"• {escape(ui.text('compare', 'resolved'))}: {escape(names(comparison.resolved))}",
+        f"• {escape(ui.text('compare', 'remaining'))}: {escape(names(comparison.remaining))}",
+        f"• {escape(ui.text('compare', 'new'))}: {escape(names(comparison.new))}",
+        "",
+        escape(ui.text("compare", comparison_verdict(comparison.delta))),
+    ]
+    if comparison.after.findings:
+        lines += ["", *card_lines(comparison.after, ui)]
+    lines += ["", escape(ui.text("compare", "next"))]
+    return lines
+
+
+def text_lines(text: str) -> list[str]:
+    """The core's markdown-ish fallback text (help, notices, refusals, principles) as HTML:
+    `**bold**`, `_italic_`, `- ` bullets and `> ` quotes; anything else is plain text."""
+    lines: list[str] = []
+    for raw in text.split("\n"):
+        quoted = raw.startswith("> ")
+        line = escape(raw[2:] if quoted else raw)
+        bold = _BOLD.sub(r"<b>\1</b>", line)
+        formatted = _ITALIC.sub(r"<i>\1</i>", bold)
+        if not balanced(formatted):  # crossed markers such as "**a _b** c_": bold only, or none
+            formatted = bold if balanced(bold) else line
+        if formatted.startswith("- "):
+            formatted = "• " + formatted[2:]
+        lines.append(f"<blockquote>{formatted}</blockquote>" if quoted and formatted else formatted)
+    return lines
+
+
+def card_keyboard(
+    card: CoachCard, labels: TelegramStrings, owner: str, all_findings: bool = False
+) -> tuple[tuple[Button, ...], ...]:
+    """All findings (when some are hidden), "why?" for the principles of the shown findings
+    then the related ones (at most three), and "I rewrote it"; any button whose data would
+    not fit is left out."""
+    rows: list[tuple[Button, ...]] = []
+    if not all_findings and len(card.findings) > MAX_FINDINGS_SHOWN:
+        data = findings_data(owner)
+        if fits(data):
+            label = labels.buttons.findings.format(count=len(card.findings))
+            rows.append((Button(label, data),))
+    titles = {ref.id: ref.title for ref in card.principles}
+    shown = card.findings if all_findings else card.findings[:MAX_FINDINGS_SHOWN]
+    principles = list(dict.fromkeys([*(finding.principle for finding in shown), *card.related]))
+    for principle in principles[:MAX_EXPLAIN_BUTTONS]:
+        data = explain_data(card.language, principle)
+        if fits(data):
+            title = _shorten(titles.get(principle, principle), BUTTON_TITLE_CHARS)
+            rows.append((Button(labels.buttons.explain.format(title=title), data),))
+    rows.append((Button(labels.buttons.rewrote, REWROTE),))
+    return tuple(rows)
+
+
+def render_reply(
+    reply: Reply,
+    ui: UiStrings,
+    labels: TelegramStrings,
+    owner: str,
+    limit: int = MAX_MESSAGE_CHARS,
+) -> Rendered:
+    """Any core reply as Telegram messages. `ui` and `labels` are in `reply.language`;
+    `owner` is the Telegram user id the card belongs to (for the "all findings" button)."""
+    note = ui.text("flow", "injection_note")
+    notes = [escape(note), ""] if reply.text.startswith(note) else []
+    if reply.kind == ReplyKind.COMPARISON and reply.comparison is not None:
+        lines = [*notes, *comparison_lines(reply.comparison, ui)]
+        keyboard = card_keyboard(reply.comparison.after, labels, owner)
+        return Rendered(tuple(split_html(lines, limit)), keyboard)
+    if reply.kind == ReplyKind.CARD and reply.card is not None:
+        lines = [*notes, *card_lines(reply.card, ui, reply.all_findings)]
+        keyboard = card_keyboard(reply.card, labels, owner, reply.all_findings)
+        return Rendered(tuple(split_html(lines, limit)), keyboard)
+    return Rendered(tuple(split_html(text_lines(reply.text), limit)))
+
+
+def _shorten(text: str, size: int) -> str:
+    return text if len(text) <= size else text[: size - 1].rstrip() + "…"
+
+
+# --- Splitting --------------------------------------------------------------------------
+
+
+def balanced(fragment: str) -> bool:
+    """Whether this fragment is HTML Telegram accepts: known tags, each closed in order, and
+    `<`, `>`, `&` only as parts of tags and entities."""
+    stack: list[str] = []
+    for token in _TOKEN.findall(fragment):
+        tag = _TAG.match(token)
+        if tag is None:
+            if (token.startswith(("<", "&")) and not token.endswith(";")) or ">" in token:
+                return False
+            continue
+        closing, name = tag.group(1), tag.group(2).lower()
+        if name not in TELEGRAM_TAGS:
+            return False
+        if not closing:
+            stack.append(name)
+        elif not stack or stack.pop() != name:
+            return False
+    return not stack
+
+
+def plain_text(fragment: str) -> str:
+    """What the reader sees of an HTML fragment: tags dropped, entities decoded."""
+    return html.unescape(re.sub(r"<[^<>]*>", "", fragment))
+
+
+def split_html(lines: Sequence[str], limit: int = MAX_MESSAGE_CHARS) -> list[str]:
+    """Balanced HTML lines packed into as few messages as fit under `limit`, cut on line
+    boundaries (a line longer than a message is cut between words); blank chunks dropped."""
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in lines:
+        pieces = [line] if utf16_len(line) <= limit else _cut_line(line, limit)
+        for piece in pieces:
+            extra = utf16_len(piece) + (1 if current else 0)
+            if current and size + extra > limit:
+                chunks.append("\n".join(current))
+                current, size, extra = [], 0, utf16_len(piece)
+            current.append(piece)
+            size += extra
+    if current:
+        chunks.append("\n".join(current))
+    return [chunk.strip("\n") for chunk in chunks if plain_text(chunk).strip()]
+
+
+def _cut_line(line: str, limit: int) -> list[str]:
+    """One over-long balanced line as pieces under `limit`: cut between words (or inside a
+    word longer than a message), each piece closing the tags open at its end and the next
+    reopening them."""
+    budget = max(limit - _TAG_ROOM, 1)
+    pieces: list[str] = []
+    open_tags: list[tuple[str, str]] = []  # (name, opening tag as written)
+    current = ""
+    for token in _words_and_tags(line, budget):
+        tag = _TAG.match(token)
+        if current and tag is None and utf16_len(current) + utf16_len(token) > budget:
+            pieces.append(current.rstrip() + "".join(f"</{name}>" for name, _ in reversed(open_tags)))
+            current = "".join(opening for _, opening in open_tags)
+            if token.isspace():
+                continue
+        current += token
+        if tag is not None:
+            if tag.group(1):
+                if open_tags:
+                    open_tags.pop()
+            else:
+                open_tags.append((tag.group(2), token))
+    if plain_text(current).strip():
+        pieces.append(current)
+    return pieces
+
+
+def _words_and_tags(line: str, budget: int) -> list[str]:
+    """Tokens of a line: tags, entities, runs of spaces, words; words longer than `budget`
+    are cut into characters so a cut can happen inside them."""
+    tokens: list[str] = []
+    for token in _TOKEN.findall(line):
+        if utf16_len(token) > budget // 2 and not token.startswith("<"):
+            tokens.extend(token)
+        else:
+            tokens.append(token)
+    return tokens
