@@ -7,6 +7,7 @@ unexpected failure (one line; the traceback only with FOURNIL_LOG_LEVEL=DEBUG).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import json
 import logging
@@ -261,6 +262,16 @@ def _login() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "local"
+
+
+@cli.command()
+@pass_context
+def slack(ctx: _Context) -> None:
+    """Run the Slack app: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on FOURNIL_HOST:FOURNIL_PORT."""
+    from bot.channels.slack import run_slack
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_slack(ctx.settings))
 
 
 @cli.group()
