@@ -5,6 +5,7 @@ The only place that knows which implementation backs each core port.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -48,11 +49,13 @@ class LazySearch:
         self._principles = principles
         self._progress = progress
         self._index: PrincipleSearch | None = None
+        self._lock = threading.Lock()
 
     def warm(self) -> PrincipleSearch:
-        if self._index is None:
-            self._index = open_search(self._settings, self._principles, self._progress)
-        return self._index
+        with self._lock:  # cards are computed in worker threads: open the index once
+            if self._index is None:
+                self._index = open_search(self._settings, self._principles, self._progress)
+            return self._index
 
     def search(self, text: str, lang: str, limit: int = 3) -> list[SearchHit]:
         return self.warm().search(text, lang, limit)

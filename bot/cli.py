@@ -274,6 +274,16 @@ def slack(ctx: _Context) -> None:
         asyncio.run(run_slack(ctx.settings))
 
 
+@cli.command()
+@pass_context
+def telegram(ctx: _Context) -> None:
+    """Run the Telegram bot: long polling, or webhook when TELEGRAM_WEBHOOK_URL is set."""
+    from bot.channels.telegram import run_telegram
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_telegram(ctx.settings))
+
+
 @cli.group()
 def kb() -> None:
     """The knowledge base: check and list."""

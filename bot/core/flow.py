@@ -8,6 +8,7 @@ so a restart between an opener and its rewrite loses nothing.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 
@@ -80,11 +81,11 @@ class CoachingFlow:
         lang = early
         greeting = self.coach.lexicons[lang].greeting.match(text.lower())
         if not greeting and self.coach.strings(lang).is_method_question(text):
-            return self.ask(text, preference or lang)[0]
+            return (await asyncio.to_thread(self.ask, text, preference or lang))[0]
         key = state.key
         clean = redact(text)
         if state.stage == "awaiting_rewrite" and state.versions:
-            comparison = self.coach.compare(state.versions[-1], clean, lang)
+            comparison = await asyncio.to_thread(self.coach.compare, state.versions[-1], text, lang)
             card = comparison.after
             await self.store.save_conversation(
                 state.model_copy(
@@ -100,7 +101,7 @@ class CoachingFlow:
                 comparison=comparison,
                 card=card,
             )
-        card = self.coach.coach(clean, lang)
+        card = await asyncio.to_thread(self.coach.coach, text, lang)
         await self.store.save_conversation(
             ConversationState(key=key, stage="awaiting_rewrite", versions=[clean], language=card.language)
         )
@@ -199,7 +200,7 @@ class CoachingFlow:
                 all_findings=True,
             )
         if name in commands["ask"]:
-            return self.ask(args, preference)[0]
+            return (await asyncio.to_thread(self.ask, args, preference))[0]
         if name in commands["rewrite"]:
             return notice(ReplyKind.NOTICE, "flow", "rewrite_prompt")
         if name in commands["explain"]:

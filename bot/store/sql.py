@@ -6,8 +6,10 @@ opener and its rewrite loses nothing. Only redacted text is ever written here.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +99,12 @@ class SqlStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # SQLite takes one writer at a time: queue writes inside the process instead of
+        # letting concurrent users hit "database is locked" under a burst.
+        self._write_lock: asyncio.Lock | contextlib.AbstractAsyncContextManager[None] = (
+            asyncio.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
+        self._claims = 0
 
     @classmethod
     async def open(cls, url: str) -> SqlStore:
@@ -130,7 +138,7 @@ class SqlStore:
 
     async def save_conversation(self, state: ConversationState) -> None:
         key = state.key
-        async with self._sessions.begin() as session:
+        async with self._write_lock, self._sessions.begin() as session:
             row = await session.get(ConversationRow, (key.channel, key.user_id, key.conversation_id))
             if row is None:
                 row = ConversationRow(
@@ -143,7 +151,7 @@ class SqlStore:
             row.updated_at = _now()
 
     async def record_card(self, record: CardRecord) -> None:
-        async with self._sessions.begin() as session:
+        async with self._write_lock, self._sessions.begin() as session:
             session.add(
                 CardRow(
                     channel=record.key.channel,
@@ -162,7 +170,7 @@ class SqlStore:
             return row.language if row is not None else None
 
     async def set_language_preference(self, channel: str, user_id: str, language: str | None) -> None:
-        async with self._sessions.begin() as session:
+        async with self._write_lock, self._sessions.begin() as session:
             row = await session.get(UserRow, (channel, user_id))
             if row is None:
                 session.add(UserRow(channel=channel, user_id=user_id, language=language))
@@ -171,7 +179,7 @@ class SqlStore:
 
     async def forget_user(self, channel: str, user_id: str) -> int:
         deleted = 0
-        async with self._sessions.begin() as session:
+        async with self._write_lock, self._sessions.begin() as session:
             for table in USER_TABLES:
                 result = await session.execute(
                     delete(table).where(table.channel == channel, table.user_id == user_id)
@@ -181,8 +189,14 @@ class SqlStore:
 
     async def claim_event(self, channel: str, event_id: str) -> bool:
         try:
-            async with self._sessions.begin() as session:
+            async with self._write_lock, self._sessions.begin() as session:
                 session.add(ProcessedEventRow(channel=channel, event_id=event_id))
+                self._claims += 1
+                if self._claims % 500 == 1:  # platforms retry within minutes; keep a week
+                    cutoff = _now() - timedelta(days=7)
+                    await session.execute(
+                        delete(ProcessedEventRow).where(ProcessedEventRow.created_at < cutoff)
+                    )
         except IntegrityError:
             return False
         return True

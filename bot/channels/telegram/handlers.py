@@ -63,7 +63,13 @@ class TelegramAdapter:
         # others may belong to another bot of the group and are left alone.
         aliases = {alias for table in commands for names in table.values() for alias in names}
         self.known_commands = frozenset({"start", "ask", *aliases})
-        self.coach_commands = frozenset(alias for table in commands for alias in table.get("coach", []))
+        # Commands that make the coach or the search work: "typing…" while they run.
+        self.slow_commands = frozenset(
+            {
+                "ask",
+                *(alias for table in commands for key in ("coach", "ask") for alias in table.get(key, [])),
+            }
+        )
 
     def register(self, application: TelegramApplication) -> None:
         message = filters.UpdateType.MESSAGE  # new messages only: edits and channel posts are ignored
@@ -79,8 +85,8 @@ class TelegramAdapter:
 
     async def on_command(self, update: Update, context: Context) -> None:
         """/start is the welcome; every other command goes to the flow as text (it knows
-        /help, /coach, /lang, /new, /forget, /findings, /explain, /rewrite, and /ask when
-        the knowledge base adds it)."""
+        /help, /coach, /ask, /lang, /new, /forget, /findings, /explain, /rewrite, and says
+        so for the others)."""
         message, user = update.effective_message, update.effective_user
         if message is None or user is None or user.is_bot or not message.text:
             return
@@ -102,7 +108,7 @@ class TelegramAdapter:
             await self._send(context.bot, message.chat.id, welcome, reply_to)
             return
         text = f"/{name} {args}".strip()
-        await self._converse(context.bot, message, user, text, typing=name in self.coach_commands)
+        await self._converse(context.bot, message, user, text, typing=name in self.slow_commands)
 
     async def on_text(self, update: Update, context: Context) -> None:
         """An opener, a rewrite or anything else: the flow decides."""

@@ -1,0 +1,337 @@
+"""Telegram rendering, pure functions on tables of inputs: escaping, HTML balance, splitting
+under 4096 characters (UTF-16) on line boundaries, buttons and their data, FR/EN."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.channels.telegram.callbacks import Callback, explain_data, findings_data, fits, parse_callback
+from bot.channels.telegram.render import (
+    MAX_MESSAGE_CHARS,
+    balanced,
+    card_keyboard,
+    card_lines,
+    escape,
+    plain_text,
+    render_reply,
+    split_html,
+    text_lines,
+    utf16_len,
+)
+from bot.channels.telegram.texts import TelegramStrings, default_telegram_strings, load_telegram_strings
+from bot.core.coach import Coach
+from bot.core.errors import KnowledgeError
+from bot.core.models import (
+    Category,
+    CoachCard,
+    Finding,
+    PrincipleRef,
+    Reply,
+    ReplyKind,
+    ScoreLine,
+)
+from tests.telegram.samples import FRENCH, WEAK
+
+
+def labels(lang: str = "en") -> TelegramStrings:
+    return default_telegram_strings()[lang]
+
+
+def finding(excerpt: str, message: str = "Why it hurts.", principle: str = "open-questions") -> Finding:
+    return Finding(
+        rule="rule-x",
+        category=Category.JARGON,
+        severity="medium",
+        excerpt=excerpt,
+        message=message,
+        principle=principle,
+    )
+
+
+def card(findings: list[Finding], questions: list[str] | None = None, lang: str = "en") -> CoachCard:
+    return CoachCard(
+        language=lang,
+        score=42,
+        findings=findings,
+        questions=questions or ["How are you handling … today?"],
+        principles=[PrincipleRef(id="open-questions", title="Ask open questions")],
+        explanation=[ScoreLine(points=60, reason="Starting point"), ScoreLine(points=-18, reason="Jargon")],
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("plain words", "plain words"),
+        ("a < b > c", "a &lt; b &gt; c"),
+        ("R&D and Q&A", "R&amp;D and Q&amp;A"),
+        ("<b>not bold</b>", "&lt;b&gt;not bold&lt;/b&gt;"),
+        ("&amp; already", "&amp;amp; already"),
+        ("\"quotes\" and 'apostrophes'", "\"quotes\" and 'apostrophes'"),
+        ("emoji 🚀🙂 stay", "emoji 🚀🙂 stay"),
+        ("« Comment gérez-vous… ? »", "« Comment gérez-vous… ? »"),
+    ],
+)
+def test_escape(text: str, expected: str) -> None:
+    assert escape(text) == expected
+    assert plain_text(escape(text)) == text
+    assert balanced(escape(text))
+
+
+@pytest.mark.parametrize(
+    ("fragment", "ok"),
+    [
+        ("<b>bold</b> and <i>italic</i>", True),
+        ("<b><i>nested</i></b>", True),
+        ("<blockquote>quote</blockquote>", True),
+        ("<b>open", False),
+        ("<b><i>crossed</b></i>", False),
+        ("close</b>", False),
+        ("a < b", False),
+        ("a > b", False),
+        ("R&D", False),
+        ("R&amp;D &#128640; &lt;", True),
+        ("<script>x</script>", False),
+    ],
+)
+def test_balanced(fragment: str, ok: bool) -> None:
+    assert balanced(fragment) is ok
+
+
+@pytest.mark.parametrize(
+    "excerpt",
+    ["<script>alert(1)</script>", "R&D > sales & <marketing>", "🚀 rocket <b>", "a\nmulti\nline excerpt"],
+)
+def test_user_text_in_a_card_is_escaped(coach: Coach, excerpt: str) -> None:
+    lines = card_lines(card([finding(excerpt, message="x < y & z")]), coach.strings("en"))
+    html_text = "\n".join(lines)
+    assert balanced(html_text)
+    assert " ".join(excerpt.split()) in plain_text(html_text)
+    assert "x < y & z" in plain_text(html_text)
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "score_line", "questions_title"),
+    [
+        (WEAK, "en", "Conversation score: {score}/100", "Angles to explore"),
+        (FRENCH, "fr", "Score de conversation : {score}/100", "Pistes de questions"),
+    ],
+)
+def test_real_cards_in_both_languages(
+    coach: Coach, text: str, lang: str, score_line: str, questions_title: str
+) -> None:
+    coached = coach.coach(text)
+    assert coached.language == lang
+    reply = Reply(kind=ReplyKind.CARD, language=lang, text="", card=coached)
+    rendered = render_reply(reply, coach.strings(lang), labels(lang), owner="42")
+    assert len(rendered.chunks) == 1
+    shown = plain_text(rendered.chunks[0])
+    assert score_line.format(score=coached.score) in shown
+    assert questions_title in shown
+    assert all(question in shown for question in coached.questions)
+    assert shown.count("• ") == min(3, len(coached.findings))
+    data = [button.data for row in rendered.keyboard for button in row]
+    assert data[-1] == "r"
+    assert ("f:42" in data) is (len(coached.findings) > 3)
+    labels_text = " ".join(button.label for row in rendered.keyboard for button in row)
+    assert ("Pourquoi" in labels_text) is (lang == "fr")
+
+
+def test_all_findings_are_shown_on_demand_without_the_button(coach: Coach) -> None:
+    coached = coach.coach(WEAK)
+    assert len(coached.findings) > 3
+    reply = Reply(kind=ReplyKind.CARD, language="en", text="", card=coached, all_findings=True)
+    rendered = render_reply(reply, coach.strings("en"), labels(), owner="42")
+    assert plain_text("\n".join(rendered.chunks)).count("• ") == len(coached.findings)
+    assert not any(button.data.startswith("f:") for row in rendered.keyboard for button in row)
+
+
+def test_comparison_in_french(coach: Coach) -> None:
+    comparison = coach.compare(
+        "Bonjour, avez-vous 15 minutes pour une démo de notre plateforme ?",
+        "Bonjour, comment vos équipes préparent-elles l'audit qualité de mars ?",
+    )
+    reply = Reply(kind=ReplyKind.COMPARISON, language="fr", text="", comparison=comparison)
+    rendered = render_reply(reply, coach.strings("fr"), labels("fr"), owner="7")
+    shown = plain_text("\n".join(rendered.chunks))
+    assert "Avant / après" in shown and "Réglé" in shown
+    assert f"{comparison.before.score}/100 → {comparison.after.score}/100" in shown
+    assert rendered.keyboard[-1][0].label == "Je l'ai réécrite"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("**Bold** then text", ["<b>Bold</b> then text"]),
+        ("_a summary_", ["<i>a summary</i>"]),
+        ("self_focus and snake_case stay", ["self_focus and snake_case stay"]),
+        ("- a bullet", ["• a bullet"]),
+        ("> a quote & more", ["<blockquote>a quote &amp; more</blockquote>"]),
+        ("**a _b** c_", ["<b>a _b</b> c_"]),
+        ("<tag> & 🚀\nsecond", ["&lt;tag&gt; &amp; 🚀", "second"]),
+        ("**crossed _markers** here_ x", ["<b>crossed _markers</b> here_ x"]),
+    ],
+)
+def test_markdownish_text(text: str, expected: list[str]) -> None:
+    assert text_lines(text) == expected
+    assert all(balanced(line) for line in expected)
+
+
+def test_help_text_in_french(coach: Coach) -> None:
+    reply = Reply(kind=ReplyKind.HELP, language="fr", text=coach.strings("fr").text("flow", "help"))
+    rendered = render_reply(reply, coach.strings("fr"), labels("fr"), owner="1")
+    assert rendered.keyboard == ()
+    assert plain_text(rendered.chunks[0]).startswith("Collez")
+
+
+def test_injection_note_is_kept_above_the_card(coach: Coach) -> None:
+    ui = coach.strings("en")
+    note = ui.text("flow", "injection_note")
+    reply = Reply(kind=ReplyKind.CARD, language="en", text=f"{note}\n\n...", card=card([finding("x")]))
+    assert plain_text(render_reply(reply, ui, labels(), owner="1").chunks[0]).startswith(note)
+
+
+# --- splitting ------------------------------------------------------------------------------
+
+
+def test_a_long_card_is_split_on_line_boundaries(coach: Coach) -> None:
+    long_message = "This wording pushes the buyer away 🚫 & asks for <time> too early. " * 12
+    findings = [finding(f"excerpt {n} 🚀", message=long_message) for n in range(12)]
+    reply = Reply(kind=ReplyKind.CARD, language="en", text="", card=card(findings), all_findings=True)
+    rendered = render_reply(reply, coach.strings("en"), labels(), owner="42")
+    lines = card_lines(card(findings), coach.strings("en"), all_findings=True)
+    assert len(rendered.chunks) > 1
+    for chunk in rendered.chunks:
+        assert utf16_len(chunk) <= MAX_MESSAGE_CHARS
+        assert balanced(chunk)
+        assert all(line in lines for line in chunk.split("\n") if line)  # never cut inside a line
+    assert "\n".join(rendered.chunks).replace("\n", "") == "\n".join(lines).replace("\n", "")
+
+
+def test_emoji_count_twice_towards_the_limit() -> None:
+    line = "🚀" * 3000  # 3000 characters, 6000 UTF-16 code units
+    chunks = split_html([line])
+    assert len(chunks) == 2
+    assert all(utf16_len(chunk) <= MAX_MESSAGE_CHARS for chunk in chunks)
+    assert "".join(chunks) == line
+
+
+def test_an_overlong_line_is_cut_between_words_and_keeps_its_tags() -> None:
+    words = " ".join(f"word{n}" for n in range(2000))
+    chunks = split_html([f"<b>{escape(words)} &amp; end</b>"])
+    assert len(chunks) > 1
+    for chunk in chunks:
+        assert balanced(chunk) and chunk.startswith("<b>") and chunk.endswith("</b>")
+        assert utf16_len(chunk) <= MAX_MESSAGE_CHARS
+        assert not plain_text(chunk).startswith(" ")
+    assert " ".join(plain_text(chunk) for chunk in chunks) == f"{words} & end"
+
+
+def test_blank_lines_never_make_an_empty_message() -> None:
+    assert split_html(["", "", "<b></b>", ""]) == []
+    assert split_html(["", "text", ""]) == ["text"]
+
+
+PIECES = st.sampled_from(["word", "R&D", "<x>", "🚀", "é", "«", "»", "a" * 30, "12/100", "…", "“q”"])
+LINES = st.lists(PIECES, min_size=0, max_size=40).map(" ".join)
+WRAPS = st.sampled_from(["{}", "<b>{}</b>", "<i>{}</i>", "<b><i>{}</i></b>", "• <b>{}</b> {}"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    lines=st.lists(st.tuples(LINES, WRAPS), min_size=1, max_size=30),
+    limit=st.integers(min_value=80, max_value=600),
+)
+def test_splitting_keeps_every_character_balanced_and_under_the_limit(
+    lines: list[tuple[str, str]], limit: int
+) -> None:
+    html_lines = [wrap.format(escape(text), escape(text)) for text, wrap in lines]
+    chunks = split_html(html_lines, limit)
+    for chunk in chunks:
+        assert utf16_len(chunk) <= limit
+        assert balanced(chunk)
+        assert plain_text(chunk).strip()
+    seen = "".join("".join(plain_text(chunk).split()) for chunk in chunks)
+    assert seen == "".join("".join(plain_text(line).split()) for line in html_lines)
+
+
+# --- buttons --------------------------------------------------------------------------------
+
+
+def test_buttons_fit_and_leave_out_what_does_not() -> None:
+    long_id = "p" + "-x" * 40  # an id too long for 64 bytes of callback data
+    findings = [finding("a"), finding("b", principle="plain-words"), finding("c", principle=long_id)]
+    findings += [finding("d", principle="brevity")]
+    rows = card_keyboard(card(findings), labels(), owner="9" * 12)
+    data = [button.data for row in rows for button in row]
+    assert data == ["f:999999999999", "x:en:open-questions", "x:en:plain-words", "r"]
+    assert all(fits(item) and len(item.encode()) <= 64 for item in data)
+    assert rows[1][0].label == "Why? Ask open questions"
+
+
+def test_related_principles_are_listed_with_their_buttons(coach: Coach) -> None:
+    related = card([]).model_copy(
+        update={
+            "principles": [PrincipleRef(id="trigger-events", title="Start from a trigger event")],
+            "related": ["trigger-events"],
+        }
+    )
+    shown = plain_text("\n".join(card_lines(related, coach.strings("en"))))
+    assert "Read more\n– Start from a trigger event" in shown
+    data = [button.data for row in card_keyboard(related, labels(), owner="3") for button in row]
+    assert data == ["x:en:trigger-events", "r"]
+
+
+def test_no_findings_button_when_everything_is_shown() -> None:
+    rows = card_keyboard(card([finding("a")]), labels("fr"), owner="5")
+    assert [button.data for row in rows for button in row] == ["x:en:open-questions", "r"]
+    assert rows[-1][0].label == "Je l'ai réécrite"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (findings_data("123"), Callback("findings", owner="123")),
+        (explain_data("fr", "open-questions"), Callback("explain", lang="fr", principle="open-questions")),
+        ("r", Callback("rewrote")),
+        ("f:abc", None),
+        ("x:fr:Not An Id", None),
+        ("", None),
+        (None, None),
+        ("something-from-an-older-version", None),
+    ],
+)
+def test_callback_data_round_trip(data: str | None, expected: Callback | None) -> None:
+    assert parse_callback(data) == expected
+
+
+# --- the Telegram-only strings ----------------------------------------------------------------
+
+
+def test_shipped_strings_cover_both_languages() -> None:
+    strings = load_telegram_strings()
+    assert set(strings) == {"en", "fr"}
+    assert list(strings["en"].commands) == list(strings["fr"].commands)
+    assert {"start", "help", "coach", "ask", "lang", "new", "forget"} <= set(strings["en"].commands)
+
+
+@pytest.mark.parametrize(
+    ("content", "field"),
+    [
+        ("en: {send_text: x, apology: y, not_yours: z, buttons: {findings: a, explain: b}, commands: {h: d}}",
+         "en.buttons.rewrote"),
+        ("en: {send_text: x, apology: y, not_yours: z, buttons: {findings: a, explain: b, rewrote: c}, "
+         "commands: {Bad-Name: d}}", "en.commands"),
+        ("- just a list", "(file)"),
+    ],
+)  # fmt: skip
+def test_broken_strings_name_the_field(tmp_path: Path, content: str, field: str) -> None:
+    path = tmp_path / "strings.yaml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(KnowledgeError) as caught:
+        load_telegram_strings(path)
+    assert caught.value.field == field
