@@ -60,6 +60,9 @@ class LazySearch:
     def search(self, text: str, lang: str, limit: int = 3) -> list[SearchHit]:
         return self.warm().search(text, lang, limit)
 
+    def related(self, text: str, limit: int = 2) -> list[SearchHit]:
+        return self.warm().related(text, limit)
+
 
 def build_coach(settings: Settings, with_search: bool = False, progress: Progress | None = None) -> Coach:
     principles = load_principles(settings)

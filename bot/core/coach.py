@@ -163,7 +163,7 @@ class Coach:
         if self.search is None or self.related_limit <= 0:
             return []
         refs: list[PrincipleRef] = []
-        for hit in self.search.search(text, lang, limit=self.related_limit + len(cited)):
+        for hit in self.search.related(text, limit=self.related_limit + len(cited)):
             if hit.principle in cited:
                 continue
             ref = self.principles.ref(hit.principle, lang)

@@ -39,7 +39,14 @@ class SearchHit(BaseModel):
 
 
 class PrincipleSearch(Protocol):
-    def search(self, text: str, lang: str, limit: int = 3) -> list[SearchHit]: ...
+    def search(self, text: str, lang: str, limit: int = 3) -> list[SearchHit]:
+        """Principles that answer a question; empty when none is relevant."""
+        ...
+
+    def related(self, text: str, limit: int = 2) -> list[SearchHit]:
+        """Principles closest in meaning to an opener (no relevance gate: an opener is
+        always about selling); cheaper, as it sits on the card's hot path."""
+        ...
 
 
 class PrincipleCatalog(Protocol):

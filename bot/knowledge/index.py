@@ -35,6 +35,7 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 COLLECTION = "fournil-principles"
 OFFTOPIC_COLLECTION = "fournil-offtopic"
+RELATED_CHARS = 500
 _STEMMERS = {"fr": "french", "en": "english"}
 _STOPWORDS = {"fr": "fr", "en": "en"}
 _SENTENCES = re.compile(r"(?<=[.!?…])\s+")
@@ -228,16 +229,7 @@ class PrincipleIndex:
             return []
         tuning = self._tuning
         query = self._embedder.embed([text])
-        result = self._collection.query(
-            query_embeddings=query,
-            n_results=min(tuning.candidates, len(self._docs)),
-            include=["metadatas", "distances"],
-        )
-        per_principle: dict[str, list[float]] = {}
-        metadatas = (result.get("metadatas") or [[]])[0]
-        distances = (result.get("distances") or [[]])[0]
-        for metadata, distance in zip(metadatas, distances, strict=False):
-            per_principle.setdefault(str(metadata["principle"]), []).append(1.0 - float(distance))
+        per_principle = self._meaning(query, tuning.candidates)
         if not per_principle:
             return []
         best = max(max(sims) for sims in per_principle.values())
@@ -256,6 +248,31 @@ class PrincipleIndex:
             SearchHit(principle=pid, score=round(score, 4), similarity=round(max(per_principle[pid]), 4))
             for pid, score in ranked
         ]
+
+    def related(self, text: str, limit: int = 2) -> list[SearchHit]:
+        if not text.strip():
+            return []
+        # The gist of an opener is in its first lines; embedding a 200-word wall costs 5x more.
+        per_principle = self._meaning(self._embedder.embed([text[:RELATED_CHARS]]), candidates=24)
+        ranked = sorted(per_principle.items(), key=lambda item: max(item[1]), reverse=True)
+        return [
+            SearchHit(principle=pid, score=round(max(sims), 4), similarity=round(max(sims), 4))
+            for pid, sims in ranked[:limit]
+        ]
+
+    def _meaning(self, query: np.ndarray, candidates: int) -> dict[str, list[float]]:
+        """Cosine similarities of the nearest documents, grouped by principle."""
+        result = self._collection.query(
+            query_embeddings=query,
+            n_results=min(candidates, len(self._docs)),
+            include=["metadatas", "distances"],
+        )
+        per_principle: dict[str, list[float]] = {}
+        metadatas = (result.get("metadatas") or [[]])[0]
+        distances = (result.get("distances") or [[]])[0]
+        for metadata, distance in zip(metadatas, distances, strict=False):
+            per_principle.setdefault(str(metadata["principle"]), []).append(1.0 - float(distance))
+        return per_principle
 
     def _nearest_offtopic(self, query: np.ndarray) -> float:
         if self._offtopic is None:
