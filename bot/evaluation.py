@@ -11,6 +11,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -18,6 +19,7 @@ from bot.core.coach import Coach
 from bot.core.errors import FournilError
 from bot.core.models import Category
 
+Item = TypeVar("Item", bound=BaseModel)
 THRESHOLDS = {"auc": 0.95, "recall": 0.9, "false_alarm_rate": 0.10, "language_accuracy": 1.0}
 
 
@@ -65,16 +67,21 @@ class EvalReport:
         }
 
 
-def load_labelled(path: Path) -> list[LabelledOpener]:
-    items: list[LabelledOpener] = []
+def load_jsonl(path: Path, model: type[Item]) -> list[Item]:
+    """One labelled item per line; a bad line names the file and the line."""
+    items: list[Item] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            items.append(LabelledOpener.model_validate(json.loads(line)))
+            items.append(model.model_validate(json.loads(line)))
         except (json.JSONDecodeError, ValidationError) as exc:
             raise FournilError(f"{path}:{number}: {str(exc).splitlines()[0]}") from None
     return items
+
+
+def load_labelled(path: Path) -> list[LabelledOpener]:
+    return load_jsonl(path, LabelledOpener)
 
 
 def roc_auc(strong: list[int], weak: list[int]) -> float:
@@ -155,15 +162,7 @@ class RetrievalReport:
 
 
 def load_questions(path: Path) -> list[LabelledQuestion]:
-    items: list[LabelledQuestion] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            items.append(LabelledQuestion.model_validate(json.loads(line)))
-        except (json.JSONDecodeError, ValidationError) as exc:
-            raise FournilError(f"{path}:{number}: {str(exc).splitlines()[0]}") from None
-    return items
+    return load_jsonl(path, LabelledQuestion)
 
 
 def evaluate_retrieval(coach: Coach, items: list[LabelledQuestion]) -> RetrievalReport:
