@@ -61,6 +61,12 @@ def card_renderable(card: CoachCard, ui: UiStrings, all_findings: bool = False) 
     parts.append(Text(ui.text("card", "questions"), style="bold"))
     for question in card.questions:
         parts.append(Text(f"  → {question}", style="cyan"))
+    related = [ref for ref in card.principles if ref.id in card.related]
+    if related:
+        parts.append(Text(""))
+        parts.append(Text(ui.text("ask", "related"), style="bold"))
+        for ref in related:
+            parts.append(Text(f"  {ref.title} ({ref.id})", style="dim"))
     if card.buying_group_nudge:
         parts.append(Text(""))
         parts.append(Text(card.buying_group_nudge, style="magenta"))

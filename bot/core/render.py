@@ -35,6 +35,10 @@ def render_card(card: CoachCard, ui: UiStrings, all_findings: bool = False) -> s
         lines.append(ui.text("card", "no_findings"))
     lines += ["", f"**{ui.text('card', 'questions')}**"]
     lines += [f"- {question}" for question in card.questions]
+    related = [ref for ref in card.principles if ref.id in card.related]
+    if related:
+        lines += ["", f"**{ui.text('ask', 'related')}**"]
+        lines += [f"- {ref.title} ({ref.id})" for ref in related]
     if card.buying_group_nudge:
         lines += ["", card.buying_group_nudge]
     lines += ["", ui.text("card", "invitation")]
