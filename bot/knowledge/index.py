@@ -79,7 +79,7 @@ class SearchTuning:
     floor: float = 0.3
     confident: float = 0.6
     offtopic_margin: float = 0.0
-    candidates: int = 60
+    candidates: int = 250
     domain_words: tuple[tuple[str, re.Pattern[str]], ...] = ()
 
     @classmethod
@@ -262,16 +262,18 @@ class PrincipleIndex:
 
     def _meaning(self, query: np.ndarray, candidates: int) -> dict[str, list[float]]:
         """Cosine similarities of the nearest documents, grouped by principle."""
+        # Only distances are fetched: the principle is the first part of the document id,
+        # and fetching metadata for hundreds of candidates costs more than the search.
         result = self._collection.query(
             query_embeddings=query,
             n_results=min(candidates, len(self._docs)),
-            include=["metadatas", "distances"],
+            include=["distances"],
         )
         per_principle: dict[str, list[float]] = {}
-        metadatas = (result.get("metadatas") or [[]])[0]
+        ids = result.get("ids", [[]])[0]
         distances = (result.get("distances") or [[]])[0]
-        for metadata, distance in zip(metadatas, distances, strict=False):
-            per_principle.setdefault(str(metadata["principle"]), []).append(1.0 - float(distance))
+        for doc_id, distance in zip(ids, distances, strict=False):
+            per_principle.setdefault(doc_id.split(":", 1)[0], []).append(1.0 - float(distance))
         return per_principle
 
     def _nearest_offtopic(self, query: np.ndarray) -> float:
