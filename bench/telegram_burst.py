@@ -59,9 +59,12 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import aiohttp  # noqa: E402
 
-from bot.app import build_coach, open_flow  # noqa: E402
+from bot.app import (  # noqa: E402
+    build_coach,
+    open_flow,
+    warm_up,
+)
 from bot.channels.telegram import build_application, run_application  # noqa: E402
-from bot.channels.telegram.app import warm_up  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from tests.telegram.botapi_stub import BOT_USERNAME, TOKEN, BotApiStub, Call  # noqa: E402
 

@@ -5,6 +5,7 @@ The only place that knows which implementation backs each core port.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -75,6 +76,20 @@ def build_coach(settings: Settings, with_search: bool = False, progress: Progres
         max_chars=settings.max_input_chars,
         search=search,
     )
+
+
+WARM_UP_OPENERS = (
+    "Hi Sarah, we are a leading provider of analytics. Would you be open to a 15-minute call?",
+    "Bonjour Marie, seriez-vous disponible jeudi pour une démo de notre plateforme ?",
+)
+
+
+async def warm_up(flow: CoachingFlow) -> None:
+    """Before a bot serves its first user: opens (or builds) the knowledge index and loads
+    the language and embedding models, in a worker thread so the event loop stays free.
+    Done lazily, the first card would stall every conversation behind it."""
+    for opener in WARM_UP_OPENERS:
+        await asyncio.to_thread(flow.coach_text, opener)
 
 
 @asynccontextmanager

@@ -8,7 +8,7 @@ own words, typography included.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
@@ -25,7 +25,6 @@ _SENTENCE_END = re.compile(r"[.!?…]+[\"')\]»”]*(?=\s|$)|\n+")
 _ABBREVIATION = re.compile(
     r"(?<![\w])(?:st|dr|mr|mrs|ms|mme|mlle|m|p|e\.g|i\.e|etc|vs|cf|env|no|n°|inc|ltd|corp|co)\.$"
 )
-_TRAILING_NOISE = re.compile(r"[\s\"')\]»”*_~\W]*$", re.UNICODE)
 _CLAUSE_SPLIT = re.compile(r"[,;:(—–]|\s-\s")
 # Two questions glued in one sentence: "How do you…, and would you…?" / "…, et quelle…?"
 _JOINED_QUESTIONS = re.compile(r",\s*(?:and|et)\s+|;\s+|\s+-\s+(?:and|et)\s+")
@@ -79,7 +78,6 @@ class OpenerAnalysis:
     context_anchor: str | None
     reading_ease: float | None
     greeting: str | None = None
-    extras: dict[str, object] = field(default_factory=dict)
 
     @property
     def body_norm(self) -> str:

@@ -134,18 +134,11 @@ def detect_pronoun_balance(rule: Rule, analysis: OpenerAnalysis) -> Hit | None:
         return None
     if self_count < rule.param("ratio", 1.5) * analysis.second_person:
         return None
-    lex_excerpt = _first_person_excerpt(analysis)
+    first = analysis.sentences[0].text if analysis.sentences else analysis.text
     return Hit(
-        excerpt=lex_excerpt,
+        excerpt=first,
         values={"self": self_count, "you": analysis.second_person},
     )
-
-
-def _first_person_excerpt(analysis: OpenerAnalysis) -> str:
-    for sentence in analysis.sentences:
-        if sentence.text:
-            return sentence.text
-    return analysis.text
 
 
 def _clip(text: str) -> str:

@@ -45,10 +45,6 @@ def render_card(card: CoachCard, ui: UiStrings, all_findings: bool = False) -> s
     return "\n".join(lines)
 
 
-def render_score_explanation(card: CoachCard) -> str:
-    return "\n".join(f"{line.points:+d}  {line.reason}" for line in card.explanation)
-
-
 def comparison_verdict(delta: int) -> str:
     """Which `compare` sentence fits: a few points either way is noise, not progress."""
     if delta >= 5:

@@ -37,7 +37,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import open_flow
+from bot.app import open_flow, warm_up
 from bot.channels.slack.channel import SlackChannel
 from bot.core.coach import Coach
 from bot.core.errors import FournilError
@@ -50,14 +50,10 @@ EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 DEFAULT_API_BASE_URL = "https://slack.com/api/"
 API_TIMEOUT_SECONDS = 30
+
+
 # Coached once at start-up: the language detector is built on first use, and the first
 # rep should not wait for it.
-WARM_UP_OPENERS = (
-    "Hi Sarah, we are a leading provider of analytics. Would you be open to a 15-minute call?",
-    "Bonjour Marie, seriez-vous disponible jeudi pour une démo de notre plateforme ?",
-)
-
-
 @dataclass(frozen=True)
 class SlackTokens:
     bot: str
@@ -275,8 +271,7 @@ async def run_slack(settings: Settings, *, coach: Coach | None = None) -> None:
     tokens = slack_tokens(settings)
     api_base_url(settings)
     async with open_flow(settings, coach) as flow:
-        for opener in WARM_UP_OPENERS:
-            flow.coach_text(opener)
+        await warm_up(flow)
         app = build_app(settings, flow)
         await check_tokens(app, tokens)
         # The coach, its language models and the libraries live as long as the process:

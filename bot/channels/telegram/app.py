@@ -24,7 +24,7 @@ from aiohttp import web
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import ApplicationBuilder
 
-from bot.app import open_flow
+from bot.app import open_flow, warm_up
 from bot.channels.telegram.handlers import (
     ALLOWED_UPDATES,
     TelegramAdapter,
@@ -44,7 +44,6 @@ DEFAULT_API = "https://api.telegram.org"
 DEFAULT_POLL_TIMEOUT = 10.0
 # <bot id>:<secret>, as @BotFather gives it; checked before anything reaches the network.
 TOKEN_FORMAT = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{30,100}$")
-_WARM_UP_TEXT = "Hi, how is your team planning the next quarter?"
 # What setWebhook accepts as secret_token.
 SECRET_FORMAT = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
@@ -103,17 +102,6 @@ def build_application(settings: Settings, flow: CoachingFlow) -> TelegramApplica
     application = builder.build()
     TelegramAdapter(flow).register(application)
     return application
-
-
-async def warm_up(flow: CoachingFlow) -> None:
-    """Opens the knowledge index and loads the language and embedding models before the
-    first update, in a worker thread: the first opening builds the index (up to a minute in
-    an empty data dir), and done lazily it would stall every chat on the event loop."""
-    warm = getattr(flow.coach.search, "warm", None)
-    if callable(warm):
-        log.info("opening the knowledge index (the first run builds it)")
-        await asyncio.to_thread(warm)
-    await asyncio.to_thread(flow.coach_text, _WARM_UP_TEXT)
 
 
 async def run_application(
