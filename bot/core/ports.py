@@ -75,6 +75,9 @@ class CardRecord(BaseModel):
     score: int
     categories: list[str]
     is_rewrite: bool
+    # The version ends as a real question (it has one, and no closed or missing question
+    # finding): the team report's headline share.
+    has_question: bool = False
     created_at: datetime | None = None
 
 
@@ -96,3 +99,125 @@ class ConversationStore(Protocol):
         ...
 
     async def recent_cards(self, channel: str, user_id: str, limit: int = 10) -> list[CardRecord]: ...
+
+
+class DrillSchedule(BaseModel):
+    """A manager's recurring drill: a 5-field crontab read in the team's time zone.
+
+    `next_run_at` (UTC) is stored, and moved forward with a compare-and-set before the drill
+    is posted, so a restart, or two replicas, never post the same occurrence twice."""
+
+    model_config = ConfigDict(frozen=True)
+    id: int | None = None
+    channel: str  # "slack" | "telegram"
+    chat_id: str  # Slack channel id, Telegram chat id
+    cron: str
+    timezone: str
+    drill_id: str | None = None  # None: a random drill each time
+    language: str
+    created_by: str
+    next_run_at: datetime
+
+
+class DrillRun(BaseModel):
+    """One drill posted to a team chat, open for answers until `closes_at`."""
+
+    model_config = ConfigDict(frozen=True)
+    id: int | None = None
+    channel: str
+    chat_id: str
+    drill_id: str
+    language: str
+    opened_by: str
+    opened_at: datetime
+    closes_at: datetime
+    message_ref: str | None = None  # Slack message ts / Telegram message id of the post
+    schedule_id: int | None = None
+    closed_at: datetime | None = None
+
+
+class DrillAnswer(BaseModel):
+    """A member's answer to a drill (redacted text; the latest answer per member counts)."""
+
+    model_config = ConfigDict(frozen=True)
+    run_id: int
+    channel: str
+    user_id: str
+    text: str
+    score: int
+    categories: list[str]
+    has_question: bool
+    created_at: datetime | None = None
+
+
+class OnboardingProgress(BaseModel):
+    """Where a new seller is on the onboarding path."""
+
+    model_config = ConfigDict(frozen=True)
+    channel: str
+    user_id: str
+    step: int = 1  # the step being worked on
+    passed: list[int] = Field(default_factory=list)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class TeamStore(Protocol):
+    """Drills, schedules, onboarding, consent and team figures.
+
+    Every timestamp is timezone-aware UTC. Methods returning bool tell whether this call
+    won a race (claim, advance, close): only the winner acts."""
+
+    async def add_schedule(self, schedule: DrillSchedule) -> DrillSchedule: ...
+
+    async def schedules(self, channel: str, chat_id: str) -> list[DrillSchedule]: ...
+
+    async def remove_schedule(self, channel: str, chat_id: str, schedule_id: int) -> bool: ...
+
+    async def due_schedules(self, now: datetime) -> list[DrillSchedule]: ...
+
+    async def advance_schedule(self, schedule_id: int, expected: datetime, next_run_at: datetime) -> bool:
+        """Moves `next_run_at` from `expected` to `next_run_at`; False if someone else did."""
+        ...
+
+    async def open_run(self, run: DrillRun) -> DrillRun: ...
+
+    async def set_run_message(self, run_id: int, message_ref: str) -> None: ...
+
+    async def find_run(self, channel: str, chat_id: str, message_ref: str) -> DrillRun | None: ...
+
+    async def latest_open_run(self, channel: str, chat_id: str) -> DrillRun | None: ...
+
+    async def due_runs(self, now: datetime) -> list[DrillRun]:
+        """Open runs whose `closes_at` has passed."""
+        ...
+
+    async def close_run(self, run_id: int, now: datetime) -> bool: ...
+
+    async def recent_drill_ids(self, channel: str, chat_id: str, limit: int = 10) -> list[str]: ...
+
+    async def save_answer(self, answer: DrillAnswer) -> None:
+        """Replaces the member's previous answer to the same run."""
+        ...
+
+    async def run_answers(self, run_id: int) -> list[DrillAnswer]: ...
+
+    async def load_progress(self, channel: str, user_id: str) -> OnboardingProgress | None: ...
+
+    async def save_progress(self, progress: OnboardingProgress) -> None: ...
+
+    async def all_progress(self, channel: str) -> list[OnboardingProgress]: ...
+
+    async def share_consent(self, channel: str, user_id: str) -> bool: ...
+
+    async def set_share_consent(self, channel: str, user_id: str, share: bool) -> None: ...
+
+    async def consenting_users(self, channel: str | None = None) -> set[tuple[str, str]]: ...
+
+    async def cards_between(
+        self, since: datetime, until: datetime, channel: str | None = None
+    ) -> list[CardRecord]: ...
+
+    async def purge_before(self, cutoff: datetime) -> int:
+        """Deletes stored openers, cards and answers older than `cutoff` (retention)."""
+        ...
