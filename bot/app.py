@@ -9,9 +9,13 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from bot.core.coach import Coach
+from bot.core.drills import DrillLibrary
 from bot.core.flow import CoachingFlow
+from bot.core.onboarding import OnboardingPath
+from bot.core.team import TeamCoach, TeamConfig
 from bot.core.ports import PrincipleSearch, SearchHit
 from bot.knowledge.principles import PrincipleStore
 from bot.settings import Settings
@@ -92,12 +96,35 @@ async def warm_up(flow: CoachingFlow) -> None:
         await asyncio.to_thread(flow.coach_text, opener)
 
 
+def team_config(settings: Settings) -> TeamConfig:
+    return TeamConfig(
+        managers=frozenset(settings.managers),
+        timezone=settings.timezone,
+        drill_window=timedelta(hours=settings.drill_hours),
+        retention=timedelta(days=settings.retention_days),
+    )
+
+
+def build_team(settings: Settings, coach: Coach, store: SqlStore) -> TeamCoach:
+    """Drills and the onboarding path come from `prompts/`; a manager adds one by dropping
+    a file there (checked by `fournil kb check`)."""
+    return TeamCoach(
+        coach=coach,
+        store=store,
+        drills=DrillLibrary.load(settings.prompts_dir / "drills"),
+        onboarding=OnboardingPath.load(settings.prompts_dir / "onboarding"),
+        config=team_config(settings),
+        report=None,
+    )
+
+
 @asynccontextmanager
 async def open_flow(settings: Settings, coach: Coach | None = None) -> AsyncIterator[CoachingFlow]:
     """The conversation flow over the configured store, closed on exit (channels use this)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = await SqlStore.open(settings.resolved_database_url)
     try:
-        yield CoachingFlow(coach or build_coach(settings, with_search=True), store)
+        coach = coach or build_coach(settings, with_search=True)
+        yield CoachingFlow(coach, store, team=build_team(settings, coach, store))
     finally:
         await store.close()

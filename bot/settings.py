@@ -63,6 +63,10 @@ class Settings(BaseSettings):
         validation_alias=_env("FOURNIL_PROMPTS_DIR"),
     )
     max_input_chars: int = Field(8000, validation_alias=_env("FOURNIL_MAX_INPUT_CHARS"))
+    timezone: str = Field("UTC", validation_alias=_env("FOURNIL_TIMEZONE"))
+    drill_hours: float = Field(24.0, gt=0, validation_alias=_env("FOURNIL_DRILL_HOURS"))
+    retention_days: int = Field(90, ge=1, validation_alias=_env("FOURNIL_RETENTION_DAYS"))
+    clock_seconds: float = Field(30.0, gt=0, validation_alias=_env("FOURNIL_CLOCK_SECONDS"))
 
     telegram_bot_token: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN"))
     telegram_bot_token_file: Path | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN_FILE"))
@@ -85,6 +89,17 @@ class Settings(BaseSettings):
     def _split_managers(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use a name such as Europe/Paris)") from None
         return value
 
     @field_validator("force_language", "database_url", "chroma_url", "llm", mode="before")

@@ -140,6 +140,7 @@ class Coach:
             explanation=explanation,
             buying_group_nudge=self._nudge(analysis, findings, ui),
             word_count=analysis.word_count,
+            open_questions=len(analysis.open_questions),
         )
 
     def compare(self, before: str, after: str, lang: str | None = None) -> Comparison:

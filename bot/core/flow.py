@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from bot.core.ask import MAX_PRINCIPLES, AskAnswer, compose_answer
 from bot.core.coach import Coach, InvalidOpener
 from bot.core.models import CoachCard, ConversationKey, IncomingMessage, Reply, ReplyKind
-from bot.core.ports import CardRecord, ConversationState, ConversationStore
+from bot.core.ports import CardRecord, ConversationState, ConversationStore, DrillRun
 from bot.core.redact import redact
 from bot.core.render import render_card, render_comparison
+from bot.core.team import ONBOARDING_STAGE, TeamCoach
 from bot.core.ui import UiStrings
 
 _COMMAND = re.compile(r"^\s*/(\w+)(?:@\w+)?\b\s*(.*)$", re.DOTALL)
@@ -28,6 +29,7 @@ GHOSTWRITING_MAX_WORDS = 25
 class CoachingFlow:
     coach: Coach
     store: ConversationStore
+    team: TeamCoach | None = None  # drills, onboarding, reports; absent in one-shot commands
 
     async def handle(self, message: IncomingMessage) -> Reply:
         key = message.key
@@ -35,8 +37,19 @@ class CoachingFlow:
         command = _COMMAND.match(message.text or "")
         if command:
             return await self._command(message, command.group(1).lower(), command.group(2), preference)
+        if self.team is not None and message.reply_to is not None:
+            run = await self.team.open_run_for(message)
+            if run is not None:
+                return await self._drill_answer(message, run, preference)
         state = await self.store.load_conversation(key) or ConversationState(key=key)
         return await self._opener_or_rewrite(message.text, state, preference, message.locale)
+
+    async def _drill_answer(self, message: IncomingMessage, run: DrillRun, preference: str | None) -> Reply:
+        assert self.team is not None
+        early = self._refusal_or_invalid(message.text, preference, message.locale)
+        if isinstance(early, Reply):
+            return early.model_copy(update={"private": True})
+        return await self.team.answer(run, message, early)
 
     def coach_text(self, text: str, lang: str | None = None) -> Reply:
         """A stateless card (CLI, one-off slash commands): refusal, invalid input or card."""
@@ -83,6 +96,8 @@ class CoachingFlow:
         if not greeting and self.coach.strings(lang).is_method_question(text):
             return (await asyncio.to_thread(self.ask, text, preference or lang))[0]
         key = state.key
+        if self.team is not None and state.stage.startswith(ONBOARDING_STAGE):
+            return await self.team.onboarding_answer(state, text, lang)
         clean = redact(text)
         if state.stage == "awaiting_rewrite" and state.versions:
             comparison = await asyncio.to_thread(self.coach.compare, state.versions[-1], text, lang)
@@ -115,6 +130,7 @@ class CoachingFlow:
             score=card.score,
             categories=list(card.categories),
             is_rewrite=is_rewrite,
+            has_question=card.ends_as_real_question,
         )
         await self.store.record_card(record)
 
@@ -205,6 +221,10 @@ class CoachingFlow:
             return notice(ReplyKind.NOTICE, "flow", "rewrite_prompt")
         if name in commands["explain"]:
             return self.explain(args.strip().split(" ")[0] if args.strip() else "", ui.lang)
+        if self.team is not None:
+            team_reply = await self.team.command(message, name, args, ui)
+            if team_reply is not None:
+                return team_reply
         return notice(ReplyKind.NOTICE, "flow", "unknown_command")
 
 

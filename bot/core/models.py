@@ -68,6 +68,14 @@ class CoachCard(_Frozen):
     buying_group_nudge: str | None = Field(default=None, exclude=True)
     related: list[str] = Field(default_factory=list, exclude=True)  # ids found by meaning
     word_count: int = Field(default=0, exclude=True)
+    open_questions: int = Field(default=0, exclude=True)  # open questions the opener asks
+
+    @property
+    def ends_as_real_question(self) -> bool:
+        """It asks an open question and nothing says the question is closed or missing:
+        the headline share of the team report."""
+        blocking = {Category.NO_QUESTION, Category.CLOSED_QUESTION}
+        return self.open_questions > 0 and not blocking & set(self.categories)
 
     @property
     def categories(self) -> list[Category]:
@@ -96,6 +104,10 @@ class ReplyKind(StrEnum):
     INVALID = "invalid"
     PRINCIPLE = "principle"
     ANSWER = "answer"
+    DRILL = "drill"  # a drill posted to a team chat
+    SUMMARY = "summary"  # the anonymous summary when a drill closes
+    REPORT = "report"
+    LESSON = "lesson"  # an onboarding step
 
 
 class Reply(_Frozen):
@@ -108,6 +120,11 @@ class Reply(_Frozen):
     card: CoachCard | None = None
     comparison: Comparison | None = None
     all_findings: bool = False  # the card is shown in full (/findings)
+    # Deliver to the sender only (Slack ephemeral, Telegram DM): a drill answer's coaching
+    # never shows in the team chat.
+    private: bool = False
+    image: bytes | None = None  # a PNG to send with the text (the team report's chart)
+    drill_run: int | None = None  # this reply is a drill post: tell the run its message id
 
 
 class ConversationKey(_Frozen):
@@ -120,3 +137,7 @@ class IncomingMessage(_Frozen):
     key: ConversationKey
     text: str
     locale: str | None = None
+    chat_id: str | None = None  # the team chat (Slack channel, Telegram group) it was said in
+    in_group: bool = False
+    reply_to: str | None = None  # the message it answers (Slack thread ts, Telegram message id)
+    platform_admin: bool = False  # a Slack workspace admin or owner

@@ -64,7 +64,8 @@ def compare_scores_line(comparison: Comparison, ui: UiStrings) -> str:
     )
 
 
-def render_comparison(comparison: Comparison, ui: UiStrings) -> str:
+def render_comparison(comparison: Comparison, ui: UiStrings, invite_next: bool = True) -> str:
+    """`invite_next` off where the next step is not another rewrite (drills, onboarding)."""
     def names(categories: Sequence[str]) -> str:
         return ", ".join(ui.category(c) for c in categories) or ui.text("compare", "none")
 
@@ -80,5 +81,6 @@ def render_comparison(comparison: Comparison, ui: UiStrings) -> str:
     ]
     if comparison.after.findings:
         lines += ["", render_card(comparison.after, ui)]
-    lines += ["", ui.text("compare", "next")]
+    if invite_next:
+        lines += ["", ui.text("compare", "next")]
     return "\n".join(lines)

@@ -16,6 +16,18 @@ from bot.core.lexicon import word_pattern
 _SENTENCE_END = re.compile(r"[.!?]+\s")
 
 
+class ScheduleWords(BaseModel):
+    """Day words for drill schedules (see bot.core.schedule)."""
+
+    model_config = ConfigDict(extra="forbid")
+    days: dict[str, list[str]]
+    every_day: list[str] = Field(min_length=1)
+    weekdays: list[str] = Field(min_length=1)
+    day_names: dict[str, str]
+    every_day_name: str
+    weekdays_name: str
+
+
 class UiFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     lang: str
@@ -33,6 +45,9 @@ class UiFile(BaseModel):
     method_words: list[str] = Field(min_length=1)
     buyer_words: list[str] = Field(min_length=1)
     commands: dict[str, list[str]]
+    schedule: ScheduleWords
+    team: dict[str, str]
+    onboarding: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -96,7 +111,19 @@ def load_ui(directory: Path) -> dict[str, UiStrings]:
 def ui_key_problems(strings: dict[str, UiStrings]) -> list[str]:
     """Every language must say everything: a key present in one file is needed in all."""
     problems: list[str] = []
-    sections = ("categories", "severity", "card", "score", "compare", "ask", "flow", "invalid")
+    sections = (
+        "categories",
+        "severity",
+        "card",
+        "score",
+        "compare",
+        "ask",
+        "flow",
+        "invalid",
+        "commands",
+        "team",
+        "onboarding",
+    )
     for section in sections:
         keys = {lang: set(getattr(ui.data, section)) for lang, ui in strings.items()}
         union = set().union(*keys.values())
