@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from bot.core.ask import MAX_PRINCIPLES, AskAnswer, compose_answer
 from bot.core.coach import Coach, InvalidOpener
@@ -168,25 +169,32 @@ class CoachingFlow:
             return f"{ui.text('flow', 'injection_note')}\n\n{text}"
         return text
 
+    @cached_property
+    def _commands(self) -> dict[str, tuple[str, str | None]]:
+        return _command_table(self.coach)
+
+    def _canonical_command(self, alias: str) -> tuple[str | None, str | None]:
+        return self._commands.get(alias, (None, None))
+
     async def _command(self, message: IncomingMessage, name: str, args: str, preference: str | None) -> Reply:
         key = message.key
-        lang = preference or _locale_language(message.locale, self.coach.languages)
+        command, alias_language = self._canonical_command(name)
+        lang = preference or alias_language or _locale_language(message.locale, self.coach.languages)
         lang = lang or self.coach.default_language
         ui = self.coach.strings(lang)
-        commands = ui.data.commands
 
         def notice(kind: ReplyKind, section: str, entry: str, **values: object) -> Reply:
             return Reply(kind=kind, language=ui.lang, text=ui.text(section, entry, **values))
 
-        if name in commands["help"]:
+        if command == "help":
             return notice(ReplyKind.HELP, "flow", "help")
-        if name in commands["new"]:
+        if command == "new":
             await self.store.save_conversation(ConversationState(key=key))
             return notice(ReplyKind.NOTICE, "flow", "new")
-        if name in commands["forget"]:
+        if command == "forget":
             count = await self.store.forget_user(key.channel, key.user_id)
             return notice(ReplyKind.NOTICE, "flow", "forgotten", count=count)
-        if name in commands["lang"]:
+        if command == "lang":
             choice = args.strip().lower()[:4]
             if choice == "auto":
                 await self.store.set_language_preference(key.channel, key.user_id, None)
@@ -199,10 +207,10 @@ class CoachingFlow:
                     text=self.coach.strings(choice).text("flow", "language_set"),
                 )
             return notice(ReplyKind.NOTICE, "flow", "language_unknown")
-        if name in commands["coach"]:
+        if command == "coach":
             await self.store.save_conversation(ConversationState(key=key))
             return await self._opener_or_rewrite(args, ConversationState(key=key), preference, message.locale)
-        if name in commands["findings"]:
+        if command == "findings":
             state = await self.store.load_conversation(key)
             if state is None or not state.versions:
                 return notice(ReplyKind.NOTICE, "flow", "findings_none")
@@ -215,17 +223,34 @@ class CoachingFlow:
                 card=card,
                 all_findings=True,
             )
-        if name in commands["ask"]:
+        if command == "ask":
             return (await asyncio.to_thread(self.ask, args, preference))[0]
-        if name in commands["rewrite"]:
+        if command == "rewrite":
             return notice(ReplyKind.NOTICE, "flow", "rewrite_prompt")
-        if name in commands["explain"]:
+        if command == "explain":
             return self.explain(args.strip().split(" ")[0] if args.strip() else "", ui.lang)
-        if self.team is not None:
-            team_reply = await self.team.command(message, name, args, ui)
+        if self.team is not None and command is not None:
+            team_reply = await self.team.command(message, command, args, ui)
             if team_reply is not None:
                 return team_reply
         return notice(ReplyKind.NOTICE, "flow", "unknown_command")
+
+
+def _command_table(coach: Coach) -> dict[str, tuple[str, str | None]]:
+    """Every alias of every language -> (command, the alias's language if only one uses it):
+    `/aide` works for an English speaker too, and answers in French when nothing else says
+    which language to use."""
+    owners: dict[str, set[str]] = {}
+    canonical: dict[str, str] = {}
+    for lang, ui in coach.ui.items():
+        for command, aliases in ui.data.commands.items():
+            for alias in aliases:
+                canonical.setdefault(alias, command)
+                owners.setdefault(alias, set()).add(lang)
+    return {
+        alias: (command, next(iter(owners[alias])) if len(owners[alias]) == 1 else None)
+        for alias, command in canonical.items()
+    }
 
 
 def _locale_language(locale: str | None, languages: list[str]) -> str | None:

@@ -18,7 +18,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.triggers.cron import CronTrigger
 
 DAY_CODES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_TIME = re.compile(r"\b(?:at\s+|à\s+|a\s+)?([01]?\d|2[0-3])\s*(?::|h)\s*([0-5]\d)?\b|\b([01]?\d|2[0-3])\s*h\b")
+_TIME = re.compile(
+    r"\b(?:at\s+|à\s+|a\s+)?([01]?\d|2[0-3])\s*(?::|h)\s*([0-5]\d)?\b|\b([01]?\d|2[0-3])\s*h\b"
+)
 _CRON = re.compile(r"^\s*((?:[\d*/,\-]+|\w{3}(?:-\w{3})?(?:,\w{3})*)\s+){4}[\w*/,\-]+\s*$")
 
 
@@ -97,7 +99,7 @@ def next_fire(cron: str, timezone: str, after: datetime) -> datetime:
     trigger = CronTrigger.from_crontab(cron, timezone=tz)
     # The trigger answers "at or after now", with whole seconds: step past `after`.
     start = after.astimezone(tz).replace(microsecond=0) + timedelta(seconds=1)
-    fire = trigger.get_next_fire_time(None, start)
+    fire: datetime | None = trigger.get_next_fire_time(None, start)
     if fire is None:  # a crontab always fires again; guard against a malformed trigger
         raise ScheduleError("cron")
     return fire.astimezone(UTC)
@@ -115,4 +117,3 @@ def describe(cron: str, day_names: Mapping[str, str], every_day: str, weekdays: 
         return f"{weekdays} {when}"
     names = [day_names.get(code, code) for code in days.split(",")]
     return f"{', '.join(names)} {when}"
-

@@ -11,6 +11,8 @@ scheduled drills fire and open drills close. Everything that must survive a rest
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import random
 import re
 import statistics
@@ -81,19 +83,18 @@ class TeamCoach:
     # ---- commands -------------------------------------------------------------------
 
     async def command(self, message: IncomingMessage, name: str, args: str, ui: UiStrings) -> Reply | None:
-        """The team commands (`drill`, `report`, `onboard`, `privacy`, `share`); None for
-        any other command, which the conversation flow handles."""
-        commands = ui.data.commands
-        if name in commands.get("privacy", ()):
+        """The team commands, by canonical name (`drill`, `report`, `onboard`, `privacy`,
+        `share`); None for any other command, which the conversation flow handles."""
+        if name == "privacy":
             days = max(1, self.config.retention.days)
             return _notice(ui, ui.text("team", "privacy", days=days))
-        if name in commands.get("share", ()):
+        if name == "share":
             return await self._share(message, args, ui)
-        if name in commands.get("onboard", ()):
+        if name == "onboard":
             return await self._onboard(message, args, ui)
-        if name in commands.get("drill", ()):
+        if name == "drill":
             return await self._drill(message, args, ui)
-        if name in commands.get("report", ()):
+        if name == "report":
             return await self._report(message, args, ui)
         return None
 
@@ -284,7 +285,9 @@ class TeamCoach:
             return Reply(kind=ReplyKind.SUMMARY, language=ui.lang, text="\n".join(lines))
         median = round(statistics.median(a.score for a in answers))
         counts = Counter(c for a in answers for c in a.categories)
-        finding = ui.category(counts.most_common(1)[0][0]) if counts else ui.text("team", "summary_no_finding")
+        finding = (
+            ui.category(counts.most_common(1)[0][0]) if counts else ui.text("team", "summary_no_finding")
+        )
         lines.append(ui.text("team", "summary_counts", answered=len(answers), median=median, finding=finding))
         consenting = await self.store.consenting_users(run.channel)
         shareable = [
@@ -299,7 +302,11 @@ class TeamCoach:
 
     def _day_words(self) -> list[DayWords]:
         return [
-            DayWords(days=ui.data.schedule.days, every_day=ui.data.schedule.every_day, weekdays=ui.data.schedule.weekdays)
+            DayWords(
+                days=ui.data.schedule.days,
+                every_day=ui.data.schedule.every_day,
+                weekdays=ui.data.schedule.weekdays,
+            )
             for ui in self.coach.ui.values()
         ]
 
@@ -457,7 +464,9 @@ class TeamCoach:
                 has_question=has_real_question(card),
             )
         )
-        unmet = check_passed(step.check, card.score, [str(c) for c in card.categories], has_real_question(card))
+        unmet = check_passed(
+            step.check, card.score, [str(c) for c in card.categories], has_real_question(card)
+        )
         body = render_comparison(comparison, ui, invite_next=False)
         if unmet:
             reasons = ", ".join(_reason(code, step, ui) for code in unmet)
@@ -555,23 +564,20 @@ class DrillClock:
         return posts
 
     async def run(self, stop: asyncio.Event) -> None:
-        import logging
-
         log = logging.getLogger("fournil.clock")
         while not stop.is_set():
             try:
                 await self.tick()
             except Exception:  # a failed post must not stop next week's drill
                 log.exception("drill clock tick failed")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.interval)
-            except TimeoutError:
-                pass
 
 
 def render_drill(drill: Drill, ui: UiStrings, closes: str) -> str:
+    level = ui.text("team", "drill_level", level=drill.level)
     lines = [
-        f"**{ui.text('team', 'drill_title', title=drill.title)}** ({ui.text('team', 'drill_level', level=drill.level)})",
+        f"**{ui.text('team', 'drill_title', title=drill.title)}** ({level})",
         "",
         f"**{ui.text('team', 'drill_buyer')}:** {drill.buyer}",
         f"**{ui.text('team', 'drill_context')}:** {drill.context}",
