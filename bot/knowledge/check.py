@@ -1,18 +1,25 @@
 """`fournil kb check`: validate every knowledge and prompt file, and run rule examples.
 
+Drill and onboarding openers are run through the rules too: an exercise whose weak opener
+shows none of the faults it trains would teach nothing, and nobody notices by reading it.
+
 Collects every problem instead of stopping at the first, each naming its file (and field),
 so one run tells an editor everything to fix.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 from bot.core.analysis import analyse_opener
 from bot.core.angles import load_angles
 from bot.core.diagnosis import diagnose_opener
+from bot.core.drills import Drill, DrillLibrary, load_drill
 from bot.core.errors import KnowledgeError
 from bot.core.lexicon import Lexicon, load_lexicons
+from bot.core.models import Category
+from bot.core.onboarding import OnboardingPath, OnboardingStep, load_step
 from bot.core.rules import Rule, load_rule, rule_paths
 from bot.core.scoring import load_score_weights
 from bot.core.ui import load_ui, ui_key_problems
@@ -29,6 +36,84 @@ def rule_example_problems(rule: Rule, lexicons: dict[str, Lexicon]) -> list[str]
             if fired != expected:
                 verb = "should trigger but does not" if expected else "should pass but triggers"
                 problems.append(f"{rule.path}: examples: {verb}: [{example.lang}] {example.text!r}")
+    return problems
+
+
+def opener_trigger_problem(
+    path: Path,
+    opener: str,
+    lang: str,
+    expected: Collection[Category],
+    rules: tuple[Rule, ...],
+    lexicons: dict[str, Lexicon],
+) -> str | None:
+    """A training opener must show the faults it trains, or the exercise teaches nothing.
+
+    None when at least one finding falls in `expected` (or the language has no lexicon,
+    which the loaders report on their own).
+    """
+    if lang not in lexicons or not expected:
+        return None
+    findings = diagnose_opener(analyse_opener(opener, lang, lexicons[lang]), rules)
+    found = sorted({str(f.category) for f in findings})
+    if set(found) & {str(c) for c in expected}:
+        return None
+    return f"{path}: opener: triggers none of its categories (found: {', '.join(found) or 'nothing'})"
+
+
+def drill_problems(
+    directory: Path,
+    languages: set[str],
+    known: set[str],
+    rules: tuple[Rule, ...],
+    lexicons: dict[str, Lexicon],
+) -> list[str]:
+    """Every drill file loaded on its own, so one broken file does not hide the others."""
+    problems: list[str] = []
+    entries: list[tuple[Path, Drill]] = []
+    paths = sorted(directory.glob("*.yaml")) if directory.is_dir() else []
+    for path in paths:
+        try:
+            entries.append((path, load_drill(path)))
+        except KnowledgeError as exc:
+            problems.append(str(exc))
+    try:
+        problems += DrillLibrary(entries).problems(languages, known)
+    except KnowledgeError as exc:
+        problems.append(str(exc))
+    for path, drill in entries:
+        if drill.opener is not None:
+            problem = opener_trigger_problem(
+                path, drill.opener, drill.lang, drill.categories, rules, lexicons
+            )
+            if problem:
+                problems.append(problem)
+    return problems
+
+
+def onboarding_problems(
+    directory: Path,
+    languages: set[str],
+    known: set[str],
+    rules: tuple[Rule, ...],
+    lexicons: dict[str, Lexicon],
+) -> list[str]:
+    problems: list[str] = []
+    entries: list[tuple[Path, OnboardingStep]] = []
+    paths = sorted(directory.glob("*.md")) if directory.is_dir() else []
+    for path in paths:
+        try:
+            entries.append((path, load_step(path)))
+        except KnowledgeError as exc:
+            problems.append(str(exc))
+    try:
+        problems += OnboardingPath(entries).problems(languages, known)
+    except KnowledgeError as exc:
+        problems.append(str(exc))
+    for path, step in entries:
+        problem = opener_trigger_problem(path, step.opener, step.lang, step.check.avoid, rules, lexicons)
+        if problem:
+            problems.append(problem)
     return problems
 
 
@@ -54,12 +139,14 @@ def check_knowledge(knowledge_dir: Path, prompts_dir: Path) -> list[str]:
         problems.append(str(exc))
         known = {p.id for p in principles}
 
+    rules: list[Rule] = []
     for path in rule_paths(knowledge_dir / "rules"):
         try:
             rule = load_rule(path, languages)
         except KnowledgeError as exc:
             problems.append(str(exc))
             continue
+        rules.append(rule)
         if rule.principle not in known:
             problems.append(f"{path}: principle: unknown principle '{rule.principle}'")
         problems += rule_example_problems(rule, lexicons)
@@ -81,4 +168,6 @@ def check_knowledge(knowledge_dir: Path, prompts_dir: Path) -> list[str]:
         load_score_weights(knowledge_dir / "scoring.yaml")
     except KnowledgeError as exc:
         problems.append(str(exc))
+    problems += drill_problems(prompts_dir / "drills", languages, known, tuple(rules), lexicons)
+    problems += onboarding_problems(prompts_dir / "onboarding", languages, known, tuple(rules), lexicons)
     return problems
