@@ -190,7 +190,7 @@ def _read_sentence(text: str, norm: str, start: int, end: int, lex: Lexicon) -> 
         stripped = stripped[:-1].rstrip()
     is_direct = stripped.endswith("?")
     indirect = bool(not is_direct and lex.indirect_open and lex.indirect_open.search(snorm))
-    specific = _is_specific(raw)
+    specific = _is_specific(raw, lex)
     if not (is_direct or indirect):
         return Sentence(start, start + len(raw), raw, snorm, specific=specific)
     parts: list[QuestionForm] = ["open"] if indirect else question_parts(stripped.rstrip("?").rstrip(), lex)
@@ -269,10 +269,16 @@ def _strip_lead_ins(clause: str, lex: Lexicon) -> str:
     return clause
 
 
-def _is_specific(raw: str) -> bool:
-    """A sentence naming something concrete: a number, a proper noun, a quotation."""
+def _is_specific(raw: str, lex: Lexicon) -> bool:
+    """A sentence naming something concrete: a number, a quotation, a topic."""
     # A company name alone is not specific: "love what you do at Acme" fits anyone.
-    return bool(_DIGIT.search(raw) or _QUOTED.search(raw) or _TOPIC.search(raw))
+    if _DIGIT.search(raw) or _QUOTED.search(raw):
+        return True
+    for topic in _TOPIC.finditer(raw):
+        words = [w.lower() for w in _WORD.findall(topic.group(0))[1:]]
+        if sum(1 for w in words if w not in lex.topic_stopwords) >= 2:
+            return True
+    return False
 
 
 def _context_anchor(text: str, norm: str, start: int, end: int, lex: Lexicon) -> str | None:

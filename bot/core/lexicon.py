@@ -71,6 +71,9 @@ class LexiconFile(BaseModel):
     context_anchors: list[str] = Field(default_factory=list)
     group_mentions: list[str] = Field(default_factory=list)
     function_words: list[str] = Field(default_factory=list)
+    # Words that name no topic ("your profile and your background"): a compliment "on"
+    # them stays generic; "on pricing experiments in PLG teams" names one.
+    vague_words: list[str] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class Lexicon:
     context_anchor: re.Pattern[str] | None
     group_mention: re.Pattern[str] | None
     function_words: re.Pattern[str] | None
+    topic_stopwords: frozenset[str] = frozenset()
 
     def function_word_count(self, text: str) -> int:
         """Grammar words of this language only (not shared with its neighbours)."""
@@ -143,6 +147,10 @@ class Lexicon:
             context_anchor=optional(data.context_anchors),
             group_mention=optional(data.group_mentions),
             function_words=optional(data.function_words),
+            topic_stopwords=frozenset(
+                word.lower()
+                for word in (*data.vague_words, *data.function_words, *data.first_person, *data.second_person)
+            ),
         )
 
 
