@@ -9,14 +9,17 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.core.coach import Coach
 from bot.core.drills import DrillLibrary
 from bot.core.flow import CoachingFlow
+from bot.core.models import Reply, ReplyKind
 from bot.core.onboarding import OnboardingPath
-from bot.core.team import TeamCoach, TeamConfig
 from bot.core.ports import PrincipleSearch, SearchHit
+from bot.core.report import build_team_report, load_report_strings, render_team_report, share_labels
+from bot.core.team import ReportBuilder, TeamCoach, TeamConfig
+from bot.core.ui import UiStrings
 from bot.knowledge.principles import PrincipleStore
 from bot.settings import Settings
 from bot.store.sql import SqlStore
@@ -105,6 +108,25 @@ def team_config(settings: Settings) -> TeamConfig:
     )
 
 
+def report_builder(settings: Settings, store: SqlStore) -> ReportBuilder:
+    """`/report` in a chat: the same figures and chart as `fournil report --png`."""
+    strings = load_report_strings(settings.prompts_dir / "report")
+
+    async def build(ui: UiStrings, days: int, now: datetime) -> Reply:
+        from bot.report_chart import render_report_png  # matplotlib: loaded on first report only
+
+        since = now - timedelta(days=days)
+        cards = await store.cards_between(since, now)
+        report = build_team_report(cards, since, now, share_labels(await store.consenting_users()))
+        texts = strings.get(ui.lang) or strings[settings.language]
+        chart = await asyncio.to_thread(render_report_png, report, texts)
+        return Reply(
+            kind=ReplyKind.REPORT, language=ui.lang, text=render_team_report(report, texts), image=chart
+        )
+
+    return build
+
+
 def build_team(settings: Settings, coach: Coach, store: SqlStore) -> TeamCoach:
     """Drills and the onboarding path come from `prompts/`; a manager adds one by dropping
     a file there (checked by `fournil kb check`)."""
@@ -114,7 +136,7 @@ def build_team(settings: Settings, coach: Coach, store: SqlStore) -> TeamCoach:
         drills=DrillLibrary.load(settings.prompts_dir / "drills"),
         onboarding=OnboardingPath.load(settings.prompts_dir / "onboarding"),
         config=team_config(settings),
-        report=None,
+        report=report_builder(settings, store),
     )
 
 

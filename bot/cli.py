@@ -11,8 +11,10 @@ import contextlib
 import getpass
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -28,6 +30,7 @@ from bot.core.coach import Coach, InvalidOpener
 from bot.core.errors import FournilError
 from bot.core.flow import CoachingFlow
 from bot.core.models import ConversationKey, Reply, ReplyKind
+from bot.core.ports import CardRecord
 from bot.logs import setup_logging
 from bot.settings import Settings, load_settings
 
@@ -420,6 +423,112 @@ def eval_command(ctx: _Context, data_path: Path | None, misses: bool, strict: bo
                 console.print(f"[dim]{line}[/dim]")
     if strict and not (all(passed.values()) and retrieval_ok):
         sys.exit(1)
+
+
+REPORT_DAYS = 28
+CHANNELS = ("telegram", "slack", "terminal")
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _parse_day(option: str, value: str | None) -> date | None:
+    if value is None:
+        return None
+    if not _ISO_DAY.fullmatch(value.strip()):
+        raise BadInput(f"{option}: expected a date as YYYY-MM-DD, got {value!r}")
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise BadInput(f"{option}: {value!r} is not a valid date ({exc})") from None
+
+
+def _report_period(since: str | None, until: str | None, today: date) -> tuple[datetime, datetime]:
+    """Whole UTC days, both included (`--until 2025-03-31` covers the 31st); by default the
+    last REPORT_DAYS days, today included. Returns [start, end) as datetimes."""
+    first = _parse_day("--since", since)
+    last = _parse_day("--until", until) or today
+    if first is None:
+        first = last - timedelta(days=REPORT_DAYS - 1)
+    if first > last:
+        raise BadInput(f"--since ({first.isoformat()}) is after --until ({last.isoformat()})")
+    return (
+        datetime.combine(first, time(), tzinfo=UTC),
+        datetime.combine(last + timedelta(days=1), time(), tzinfo=UTC),
+    )
+
+
+async def _team_data(
+    settings: Settings, since: datetime, until: datetime
+) -> tuple[list[CardRecord], set[tuple[str, str]]]:
+    from bot.store.sql import SqlStore
+
+    store = await SqlStore.open(settings.resolved_database_url)
+    try:
+        return await store.cards_between(since, until), await store.consenting_users()
+    finally:
+        await store.close()
+
+
+@cli.command()
+@click.option(
+    "--since",
+    metavar="DATE",
+    help=f"First day, YYYY-MM-DD (default: the last {REPORT_DAYS} days, today included).",
+)
+@click.option("--until", metavar="DATE", help="Last day included, YYYY-MM-DD (default: today).")
+@click.option("--lang", type=LANG_CHOICE, help="Report language (default: FOURNIL_LANGUAGE).")
+@click.option(
+    "--png",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also draw the chart (phone-sized PNG) to this file.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report's figures as JSON.")
+@pass_context
+def report(
+    ctx: _Context, since: str | None, until: str | None, lang: str | None, png: Path | None, as_json: bool
+) -> None:
+    """The anonymous team report over a period: only reps who opted in are named."""
+    from bot.core.report import build_team_report, load_report_strings, render_team_report, share_labels
+
+    start, end = _report_period(since, until, datetime.now(UTC).date())
+    language = lang or ctx.settings.force_language or ctx.settings.language
+    strings = load_report_strings(ctx.settings.prompts_dir / "report")[language]
+    cards, consenting = asyncio.run(_team_data(ctx.settings, start, end))
+    team = build_team_report(cards, start, end, share_labels(consenting))
+    if as_json:
+        click.echo(team.model_dump_json())
+    else:
+        click.echo(render_team_report(team, strings))
+    if png is not None:
+        from bot.report_chart import render_report_png
+
+        try:
+            png.write_bytes(render_report_png(team, strings))
+        except OSError as exc:
+            raise BadInput(f"cannot write {png}: {exc.strerror}") from None
+        click.echo(f"chart written to {png}", err=as_json)
+
+
+async def _forget(settings: Settings, user: str, channels: tuple[str, ...]) -> dict[str, int]:
+    from bot.store.sql import SqlStore
+
+    store = await SqlStore.open(settings.resolved_database_url)
+    try:
+        return {channel: await store.forget_user(channel, user) for channel in channels}
+    finally:
+        await store.close()
+
+
+@cli.command()
+@click.argument("user")
+@click.option("--channel", type=click.Choice(CHANNELS), help="Only in this channel (default: every channel).")
+@pass_context
+def forget(ctx: _Context, user: str, channel: str | None) -> None:
+    """Delete everything stored about USER (a Slack or Telegram user id, or a terminal login)."""
+    if not user.strip():
+        raise BadInput("USER is empty: give the id of the user to forget")
+    counts = asyncio.run(_forget(ctx.settings, user, (channel,) if channel else CHANNELS))
+    detail = ", ".join(f"{name} {count}" for name, count in counts.items())
+    click.echo(f"forgot {user}: {sum(counts.values())} row(s) deleted or anonymised ({detail})")
 
 
 def main() -> None:

@@ -1,32 +1,321 @@
-"""Prospect details never leave the process or reach the store: emails, phone numbers
-(French and international formats), personal profile URLs and the name in a greeting are
-replaced by placeholders before anything is saved or logged."""
+"""Prospect details never leave the process or reach the store.
+
+Before an opener is saved or logged, these are replaced by placeholders:
+
+- emails, including ``marie.dupont [at] acme [dot] fr`` obfuscations → ``[email]``;
+- phone numbers that Google's libphonenumber judges valid for France, the UK or the US, or
+  written with a ``+country`` code → ``[phone]``;
+- URLs that point at a person: social profiles (``linkedin.com/in/…``, ``x.com/…``, ``t.me/…``,
+  ``calendly.com/…``, ``github.com/<user>``…) and any URL whose path or query holds an email or
+  looks like a profile (``/u/name``, ``/users/name``, ``/profile/…``, ``/~name``, ``/@name``)
+  → ``[profile-url]``;
+- names the rep marks with double brackets (``[[Marie Dupont]]``) and the name right after a
+  greeting (``Hi Sarah,``, ``Bonjour Madame Martin,``) → ``[name]``.
+
+Company homepages (``https://acme.com``, ``acme.fr/pricing``), years, prices, counts, dates and
+single-bracket template leftovers (``[Company]``, ``{first_name}``) are left as they are: the
+coach needs them.
+"""
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from urllib.parse import unquote
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(
-    r"(?<![\w+])(?:\+\d{1,3}[\s.-]?(?:\(0\))?[\s.-]?|0)\d(?:[\s.-]?\d{2}){4}(?!\d)"  # FR / EU
-    r"|(?<![\w+])(?:\+1[\s.-]?)?\(?\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}(?!\d)"  # North America
-    r"|(?<![\w+])\+\d{1,3}(?:[\s.-]?\d){7,12}(?!\d)"  # other international
-)
-_PROFILE_URL = re.compile(
-    r"https?://(?:[\w-]+\.)?(?:linkedin\.com/in|t\.me|twitter\.com|x\.com|facebook\.com|"
-    r"instagram\.com|calendly\.com)/[^\s)>\]]+",
+import phonenumbers
+from phonenumbers import Leniency, PhoneNumberMatcher
+
+KINDS = ("email", "phone", "url", "name")
+PLACEHOLDERS = {"email": "[email]", "phone": "[phone]", "url": "[profile-url]", "name": "[name]"}
+
+# --- URLs ---------------------------------------------------------------------------------
+
+# A host with a dotted name, then a path or query: a URL without one is a homepage and stays.
+_URL = re.compile(
+    r"(?<![\w@.%+-])(?:https?://)?(?:[\w-]+\.)+[^\W\d_]{2,}(?::\d{1,5})?[/?#][^\s<>\"'`\[\]{}|\\^]*",
     re.IGNORECASE,
 )
-_GREETING_NAME = re.compile(
-    r"^(\s*(?:hi|hello|hey|dear|bonjour|bonsoir|salut|hello|coucou|cher|chère)"
-    r"(?:\s+(?:mr\.?|mrs\.?|ms\.?|dr\.?|madame|monsieur|mme|m\.))?)"
-    r"\s+([A-ZÀ-Ý][\w'’-]+(?:\s+[A-ZÀ-Ý][\w'’-]+)?)(?=\s*[,!\n])",
-    re.IGNORECASE | re.MULTILINE,
+_URL_TRAILING = re.compile(r"[.,;:!?)»”’'\"…]+$")
+# Hosts where any path names a person (or a handle, which is as identifying).
+_PERSONAL_HOSTS = (
+    "x.com",
+    "twitter.com",
+    "facebook.com",
+    "fb.com",
+    "instagram.com",
+    "t.me",
+    "telegram.me",
+    "wa.me",
+    "calendly.com",
+    "cal.com",
+    "github.com",
+    "tiktok.com",
+    "threads.net",
+    "bsky.app",
+    "linktr.ee",
 )
+# LinkedIn: profiles and Sales Navigator / Recruiter lead pages; company pages stay.
+_LINKEDIN_PERSONAL = re.compile(r"/(?:in|pub|sales|talent)/[^/?#]", re.IGNORECASE)
+_PROFILE_PATH = re.compile(
+    r"/(?:(?:u|user|users|member|members|profile|profiles)/[^/?#\s]|[~@][^/?#\s])",
+    re.IGNORECASE,
+)
+_EMAIL_IN_URL = re.compile(r"[\w.%+-]+@[\w-]+\.[\w.-]+")
+
+# --- Emails -------------------------------------------------------------------------------
+
+_AT = r"(?:@|\s*[\[(]\s*(?:at|arobase|@)\s*[\])]\s*)"
+_DOT = r"(?:\.|\s*[\[(]\s*(?:dot|point)\s*[\])]\s*)"
+_AT_WORD = re.compile(r"[\[(]\s*(?:at|arobase)\s*[\])]", re.IGNORECASE)
+_EMAIL = re.compile(
+    rf"(?<![\w.%+-])[\w%+-]+(?:\.[\w%+-]+)*{_AT}[\w-]+(?:{_DOT}[\w-]+)*{_DOT}[^\W\d_]{{2,}}(?![\w-])",
+    re.IGNORECASE,
+)
+
+# --- Phones -------------------------------------------------------------------------------
+
+# The matcher costs about 1 ms per region on a whole opener with numbers in it, so it only reads
+# the runs of 7+ digits (short separators allowed), each with the regions that can read it. A group after "+" is international (any region parses it); one starting
+# with 0 is French or British (10 digits, or 8 for the shortest UK freephone numbers); a US
+# number has 10 digits and starts with 2-9, or 11 with a leading 1. Years, dates, prices and
+# counts ("2024", "12.03.2025", "3 500 000 €") mostly stop there.
+_PHONE_RUN = re.compile(r"\d(?:[^\w\n]{0,4}\d){6,}")
+_DIGIT_GROUP = re.compile(r"\d+")
+# libphonenumber does not take the thin and narrow no-break spaces of French typography as
+# separators: they become plain spaces (one character for one, so the offsets hold).
+_SPACES = str.maketrans(dict.fromkeys("\u2007\u2008\u2009\u200a\u202f\u205f", " "))
+
+# --- Names --------------------------------------------------------------------------------
+
+# A placeholder in double brackets (``[[phone]]``, from ``[06 12 34 56 78]]``) hides nothing: left.
+_DOUBLE_BRACKETS = re.compile(
+    r"\[{2,}(?!(?:email|phone|profile-url|name)\])[^\S\n]*[^\[\]\s][^\[\]\n]*\]{2,}"
+)
+
+_UPPER = "".join(re.escape(c) for c in map(chr, range(0x41, 0x530)) if c.isupper() and c.isalpha())
+_NAME_WORD = rf"(?:[{_UPPER}]\.(?=\s)|(?:[dD]['’])?[{_UPPER}][\w'’-]*)"
+_PARTICLE = r"(?:de\s+la|de|du|des|la|le|van|von|der|den|ter|di|da|del|della|dos)"
+_NAME = rf"(?:{_PARTICLE}[^\S\n]+)?{_NAME_WORD}(?:[^\S\n]+(?:{_PARTICLE}[^\S\n]+)?{_NAME_WORD}){{0,2}}"
+_GREETING = re.compile(
+    r"(?:^|(?<=[:\"“«'(>*_])|(?<=[.!?…]\s))"
+    r"(?P<lead>[^\S\n]*[\"“«'>*_]*[^\S\n]*"
+    r"(?i:hi|hello|hey|hiya|dear|greetings|good\s+(?:morning|afternoon|evening)"
+    r"|bonjour|bonsoir|salut|coucou|cher|chère|chers|chères)"
+    r"(?:[^\S\n]+(?i:mr|mrs|ms|mx|miss|dr|prof|sir|madam|madame|monsieur|mademoiselle|mme|mlle|me|m"
+    r"|docteur|professeur|maître|maitre)\.?)?[^\S\n]+)"
+    rf"(?P<first>{_NAME})"
+    rf"(?:(?P<joint>[^\S\n]+(?:and|et|&)[^\S\n]+)(?P<second>{_NAME}))?"
+    r"(?=[^\S\n]*(?:[,!:;?.…)\n–—-]|$))",
+    re.MULTILINE,
+)
+# Words after a greeting that are not a person's name.
+_NOT_NAMES = frozenset(
+    """team teams all everyone everybody there folks guys friends again world tous toutes
+    équipe equipe madame monsieur mademoiselle sir madam mr mrs ms dr""".split()
+)
+
+
+def _is_personal_url(url: str) -> bool:
+    rest = re.sub(r"^https?://", "", url, flags=re.IGNORECASE)
+    split = re.search(r"[/?#]", rest)
+    if split is None:
+        return False
+    host = rest[: split.start()].split(":")[0].lower()
+    path = rest[split.start() :]
+    if _EMAIL_IN_URL.search(unquote(path)):
+        return True
+    if host == "linkedin.com" or host.endswith(".linkedin.com"):
+        return _LINKEDIN_PERSONAL.match(path) is not None
+    if any(host == h or host.endswith("." + h) for h in _PERSONAL_HOSTS):
+        return re.match(r"/[^/?#\s]", path) is not None
+    return _PROFILE_PATH.search(path) is not None
+
+
+def _redact_urls(text: str) -> tuple[str, int]:
+    # Every personal URL has a "/" (an email in a bare query is caught as an email anyway).
+    if "/" not in text:
+        return text, 0
+    count = 0
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal count
+        url = match.group()
+        trailing = _URL_TRAILING.search(url)
+        tail = trailing.group() if trailing else ""
+        url = url[: len(url) - len(tail)]
+        if not _is_personal_url(url):
+            return match.group()
+        count += 1
+        return PLACEHOLDERS["url"] + tail
+
+    return _URL.sub(replace, text), count
+
+
+def _phone_regions(text: str, groups: list[re.Match[str]]) -> set[str]:
+    """Which regions can read a phone number in these digit groups of one run."""
+    regions: set[str] = set()
+    remaining = sum(len(g.group()) for g in groups)
+    for group in groups:
+        first = int(group.group()[0])
+        if text[group.start() - 1 : group.start()] in ("+", "＋"):
+            regions.add("FR")
+        elif first == 0 and remaining >= 8:
+            regions.update(("FR", "GB"))
+        elif (first == 1 and remaining >= 11) or (first >= 2 and remaining >= 10):
+            regions.add("US")
+        remaining -= len(group.group())
+    return regions
+
+
+def _is_valid_phone(candidate: str, regions: set[str]) -> bool:
+    for region in sorted(regions):
+        try:
+            number = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return True
+    return False
+
+
+def _is_glued(char: str) -> bool:
+    """A neighbour that makes digits part of something else (a word, an amount, a percentage)."""
+    return char.isalpha() or char == "%" or (char != "" and unicodedata.category(char) == "Sc")
+
+
+def _numbers_in_groups(text: str, groups: list[re.Match[str]], regions: set[str]) -> list[tuple[int, int]]:
+    """Valid numbers made of whole consecutive groups, longest first: the matcher gives up on a
+    run such as "06 12 34 56 78 06 98 76 54 32" (two numbers, one space apart)."""
+    found: list[tuple[int, int]] = []
+    i = 0
+    while i < len(groups):
+        for j in range(len(groups) - 1, i - 1, -1):
+            start, end = groups[i].start(), groups[j].end()
+            if text[start - 1 : start] in ("+", "＋"):
+                start -= 1
+            digits = sum(len(g.group()) for g in groups[i : j + 1])
+            if (
+                7 <= digits <= 17
+                and not _is_glued(text[start - 1 : start])
+                and not _is_glued(text[end : end + 1])
+                and _is_valid_phone(text[start:end], regions)
+            ):
+                found.append((start, end))
+                i = j + 1
+                break
+        else:
+            i += 1
+    return found
+
+
+def _phone_spans(text: str) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for run in _PHONE_RUN.finditer(text):
+        groups = list(_DIGIT_GROUP.finditer(text, run.start(), run.end()))
+        regions = _phone_regions(text, groups)
+        if not regions:
+            continue
+        # The matcher reads the run with its lead ("+", "(", "tel:") and extension ("ext. 12"),
+        # widened to whitespace so it sees the same neighbours as in the whole text.
+        start, end = max(0, run.start() - 8), min(len(text), run.end() + 16)
+        while start > 0 and not text[start - 1].isspace():
+            start -= 1
+        while end < len(text) and not text[end].isspace():
+            end += 1
+        window = text[start:end]
+        found = [
+            (start + m.start, start + m.end)
+            for region in sorted(regions)
+            for m in PhoneNumberMatcher(window, region, leniency=Leniency.VALID)
+        ]
+        spans.extend(found)
+        # Groups of the run that the matcher left: whole groups that make a valid number.
+        left: list[re.Match[str]] = []
+        for group in [*groups, None]:
+            if group is not None and not any(s < group.end() and group.start() < e for s, e in found):
+                left.append(group)
+            elif left:
+                spans.extend(_numbers_in_groups(text, left, _phone_regions(text, left)))
+                left = []
+    return spans
+
+
+def _redact_phones(text: str) -> tuple[str, int]:
+    # Once a number is out, the matcher can read what was glued to it afresh ("…78x06 12…"):
+    # go on until nothing is left to find, so a second redaction finds nothing either.
+    total = 0
+    while True:
+        text, count = _redact_phones_once(text)
+        if not count:
+            return text, total
+        total += count
+
+
+def _redact_phones_once(text: str) -> tuple[str, int]:
+    if _PHONE_RUN.search(text) is None:
+        return text, 0
+    spans = _phone_spans(text.translate(_SPACES))
+    if not spans:
+        return text, 0
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start < merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    parts: list[str] = []
+    last = 0
+    for start, end in merged:
+        parts.extend((text[last:start], PLACEHOLDERS["phone"]))
+        last = end
+    parts.append(text[last:])
+    return "".join(parts), len(merged)
+
+
+def _is_name(candidate: str) -> bool:
+    return not any(word.lower().strip(".") in _NOT_NAMES for word in candidate.split())
+
+
+def _redact_greeting_names(text: str) -> tuple[str, int]:
+    count = 0
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal count
+        first, second = match.group("first"), match.group("second")
+        out = match.group("lead")
+        if _is_name(first):
+            out += PLACEHOLDERS["name"]
+            count += 1
+        else:
+            out += first
+        if second is not None:
+            out += match.group("joint")
+            if _is_name(second):
+                out += PLACEHOLDERS["name"]
+                count += 1
+            else:
+                out += second
+        return out
+
+    return _GREETING.sub(replace, text), count
+
+
+def redact_with_counts(text: str) -> tuple[str, dict[str, int]]:
+    """The redacted text and how many items of each kind (email, phone, url, name) it hid."""
+    counts = dict.fromkeys(KINDS, 0)
+    text, counts["url"] = _redact_urls(text)
+    if "@" in text or _AT_WORD.search(text):
+        text, counts["email"] = _EMAIL.subn(PLACEHOLDERS["email"], text)
+    # Marked names go before phones: a bracket run next to digits can hide a number from the
+    # matcher until the brackets are gone, and a second pass would then find it.
+    text, marked = _DOUBLE_BRACKETS.subn(PLACEHOLDERS["name"], text)
+    text, counts["phone"] = _redact_phones(text)
+    text, greeted = _redact_greeting_names(text)
+    counts["name"] = marked + greeted
+    return text, counts
 
 
 def redact(text: str) -> str:
-    text = _PROFILE_URL.sub("[profile-url]", text)
-    text = _EMAIL.sub("[email]", text)
-    text = _PHONE.sub("[phone]", text)
-    return _GREETING_NAME.sub(lambda m: f"{m.group(1)} [name]", text)
+    """The text with prospect details replaced by placeholders; see the module docstring."""
+    return redact_with_counts(text)[0]

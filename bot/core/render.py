@@ -15,7 +15,8 @@ from bot.core.ui import UiStrings
 MAX_FINDINGS_SHOWN = 3
 
 
-def render_card(card: CoachCard, ui: UiStrings, all_findings: bool = False) -> str:
+def render_card(card: CoachCard, ui: UiStrings, all_findings: bool = False, invite: bool = True) -> str:
+    """`invite` off where the next step is not a rewrite to compare (drill answers)."""
     lines = [f"**{ui.text('card', 'score', score=card.score)}**", ""]
     shown = card.findings if all_findings else card.findings[:MAX_FINDINGS_SHOWN]
     titles = {ref.id: ref.title for ref in card.principles}
@@ -41,7 +42,8 @@ def render_card(card: CoachCard, ui: UiStrings, all_findings: bool = False) -> s
         lines += [f"- {ref.title} ({ref.id})" for ref in related]
     if card.buying_group_nudge:
         lines += ["", card.buying_group_nudge]
-    lines += ["", ui.text("card", "invitation")]
+    if invite:
+        lines += ["", ui.text("card", "invitation")]
     return "\n".join(lines)
 
 

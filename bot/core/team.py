@@ -230,7 +230,7 @@ class TeamCoach:
             body = render_comparison(comparison, ui, invite_next=False)
         else:
             card = await asyncio.to_thread(self.coach.coach, text, ui.lang)
-            body = render_card(card, ui)
+            body = render_card(card, ui, invite=False)
         key = message.key
         await self.store.save_answer(
             DrillAnswer(
@@ -409,7 +409,7 @@ class TeamCoach:
 
     def _local_time(self, moment: datetime) -> str:
         local = moment.astimezone(zone(self.config.timezone))
-        return local.strftime("%Y-%m-%d %H:%M")
+        return local.strftime("%Y-%m-%d %H:%M %Z")
 
     # ---- onboarding -----------------------------------------------------------------
 

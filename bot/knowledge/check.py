@@ -21,6 +21,7 @@ from bot.core.lexicon import Lexicon, load_lexicons
 from bot.core.models import Category
 from bot.core.onboarding import OnboardingPath, OnboardingStep, load_step
 from bot.core.rules import Rule, load_rule, rule_paths
+from bot.core.report import load_report_strings
 from bot.core.scoring import load_score_weights
 from bot.core.ui import load_ui, ui_key_problems
 from bot.knowledge.principles import Principle, PrincipleStore, load_principle
@@ -166,6 +167,10 @@ def check_knowledge(knowledge_dir: Path, prompts_dir: Path) -> list[str]:
         problems.append(str(exc))
     try:
         load_score_weights(knowledge_dir / "scoring.yaml")
+    except KnowledgeError as exc:
+        problems.append(str(exc))
+    try:
+        load_report_strings(prompts_dir / "report")
     except KnowledgeError as exc:
         problems.append(str(exc))
     problems += drill_problems(prompts_dir / "drills", languages, known, tuple(rules), lexicons)

@@ -1,14 +1,16 @@
 """A small Bot API server for tests and benches: real HTTP on 127.0.0.1, recorded calls.
 
 It speaks the part of https://core.telegram.org/bots/api the bot uses (getMe, getUpdates
-with offset/limit/long-poll timeout, sendMessage, editMessageText, answerCallbackQuery,
-sendChatAction, setMyCommands, deleteWebhook, setWebhook, getWebhookInfo) and checks what
-Telegram checks, so a test fails where Telegram would refuse: the token, HTML parse mode
-(known tags, balanced, `<`, `>`, `&` escaped; an independent parser, not the bot's), 4096
-characters after parsing (UTF-16), callback data of 1-64 bytes, command menus, the target
-of an edit, "message is not modified". Updates are queued with `push` (or the helpers that
-build private, group, callback and photo updates) and served by getUpdates; a failure can
-be injected for the next calls of a method.
+with offset/limit/long-poll timeout, sendMessage, sendPhoto (multipart upload),
+editMessageText, answerCallbackQuery, sendChatAction, setMyCommands, deleteWebhook,
+setWebhook, getWebhookInfo) and checks what Telegram checks, so a test fails where
+Telegram would refuse: the token, HTML parse mode (known tags, balanced, `<`, `>`, `&`
+escaped; an independent parser, not the bot's), 4096 characters after parsing (UTF-16),
+1024 for a caption, a photo that is an image, callback data of 1-64 bytes, command menus,
+the target of an edit, "message is not modified". Updates are queued with `push` (or the
+helpers that build private, group, callback and photo updates) and served by getUpdates; a
+failure can be injected for the next calls of a method, and `forbid` makes every message
+to a chat fail as it does for a user who never opened a chat with the bot (403).
 
 The python-telegram-bot `Application` under test talks to it through `base_url`, exactly as
 it would to a self-hosted Bot API server.
@@ -53,6 +55,7 @@ _NOT_MODIFIED = (
     "as a current content and reply markup of the message"
 )
 _COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _BARE_AMPERSAND = re.compile(r"&(?!#\d+;|#x[0-9a-fA-F]+;|[a-zA-Z]+;)")
 
 
@@ -64,10 +67,19 @@ class ApiError(Exception):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True)
+class Upload:
+    """A file the bot uploaded (multipart/form-data)."""
+
+    filename: str | None
+    content_type: str
+    data: bytes
+
+
 @dataclass
 class Call:
-    """One request the bot made: the method, its decoded parameters, when it arrived
-    (perf_counter), and once answered (`done`) the result or the error returned."""
+    """One request the bot made: the method, its decoded parameters and uploaded files,
+    when it arrived (perf_counter), and once answered (`done`) the result or the error."""
 
     method: str
     params: dict[str, Any]
@@ -75,6 +87,7 @@ class Call:
     result: Any = None
     error: str | None = None
     done: bool = False
+    files: dict[str, Upload] = field(default_factory=dict)
 
     @property
     def shown(self) -> str:
@@ -115,6 +128,7 @@ class BotApiStub:
     port: int = 0
 
     def __post_init__(self) -> None:
+        self._forbidden: set[int] = set()
         self._pending: list[dict[str, Any]] = []
         self._failures: dict[str, list[_Failure]] = {}
         self._update_ids = itertools.count(1000)
@@ -258,6 +272,15 @@ class BotApiStub:
             _Failure(code, description, retry_after) for _ in range(times)
         )
 
+    def forbid(self, chat_id: int) -> None:
+        """Every later message to this chat is refused with 403, as Telegram refuses a bot
+        writing first to a user who never started a chat with it."""
+        self._forbidden.add(chat_id)
+
+    def allow(self, chat_id: int) -> None:
+        """The user opened a chat with the bot: messages to them go through again."""
+        self._forbidden.discard(chat_id)
+
     # --- observing ------------------------------------------------------------------------
 
     def mark(self) -> int:
@@ -303,8 +326,8 @@ class BotApiStub:
             return web.json_response(
                 {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
             )
-        params = await _params(request)
-        call = Call(method, params, time.perf_counter())
+        params, files = await _params(request)
+        call = Call(method, params, time.perf_counter(), files=files)
         async with self._changed:
             self.calls.append(call)
             self._changed.notify_all()
@@ -313,7 +336,7 @@ class BotApiStub:
             if failures:
                 failure = failures.pop(0)
                 raise ApiError(failure.code, failure.description, failure.retry_after)
-            result = await self._dispatch(method, params)
+            result = await self._dispatch(method, params, files)
         except ApiError as error:
             body: dict[str, Any] = {"ok": False, "error_code": error.code, "description": error.description}
             if error.retry_after is not None:
@@ -328,7 +351,10 @@ class BotApiStub:
             call.result, call.error, call.done = result, error, True
             self._changed.notify_all()
 
-    async def _dispatch(self, method: str, params: dict[str, Any]) -> Any:
+    async def _dispatch(self, method: str, params: dict[str, Any], files: dict[str, Upload]) -> Any:
+        chat = params.get("chat_id")
+        if chat is not None and method.startswith("send") and int(chat) in self._forbidden:
+            raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
         if method == "getMe":
             return {
                 "id": self.bot_id,
@@ -343,6 +369,8 @@ class BotApiStub:
             return await self._get_updates(params)
         if method == "sendMessage":
             return self._send_message(params)
+        if method == "sendPhoto":
+            return self._send_photo(params, files)
         if method == "editMessageText":
             return self._edit_message(params)
         if method == "answerCallbackQuery":
@@ -389,15 +417,43 @@ class BotApiStub:
         chat_id = int(params["chat_id"])
         text = _checked_text(params)
         _check_markup(params)
+        message = self._bot_message(chat_id, params)
+        message["text"] = text
+        if params.get("reply_markup"):
+            message["reply_markup"] = params["reply_markup"]
+        self.messages[(chat_id, message["message_id"])] = message
+        return message
+
+    def _send_photo(self, params: dict[str, Any], files: dict[str, Upload]) -> dict[str, Any]:
+        _require(params, "chat_id")
+        upload = files.get("photo")
+        if upload is None:  # a file_id or URL string: the bot always uploads its charts
+            raise ApiError(400, "Bad Request: there is no photo in the request")
+        if not upload.data.startswith((PNG_SIGNATURE, b"\xff\xd8\xff")) or len(upload.data) > 10 << 20:
+            raise ApiError(400, "Bad Request: IMAGE_PROCESS_FAILED")
+        chat_id = int(params["chat_id"])
+        message = self._bot_message(chat_id, params)
+        message["photo"] = [
+            {
+                "file_id": f"photo-{chat_id}-{message['message_id']}",
+                "file_unique_id": "u",
+                "width": 1080,
+                "height": 1620,
+            }
+        ]
+        if params.get("caption"):
+            caption = _checked_text({**params, "text": params["caption"]}, limit=1024)
+            message["caption"] = caption
+        self.messages[(chat_id, message["message_id"])] = message
+        return message
+
+    def _bot_message(self, chat_id: int, params: dict[str, Any]) -> dict[str, Any]:
         message: dict[str, Any] = {
             "message_id": self._next_message_id(chat_id),
             "date": int(time.time()),
             "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
             "from": {"id": self.bot_id, "is_bot": True, "first_name": "Fournil", "username": self.username},
-            "text": text,
         }
-        if params.get("reply_markup"):
-            message["reply_markup"] = params["reply_markup"]
         reply = (params.get("reply_parameters") or {}).get("message_id")
         if reply is not None:
             message["reply_to_message"] = {
@@ -405,7 +461,6 @@ class BotApiStub:
                 "date": int(time.time()),
                 "chat": message["chat"],
             }
-        self.messages[(chat_id, message["message_id"])] = message
         return message
 
     def _edit_message(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -445,16 +500,22 @@ class BotApiStub:
         return next(counter)
 
 
-async def _params(request: web.Request) -> dict[str, Any]:
-    """Bot API parameters from the query string, a form body or a JSON body."""
+async def _params(request: web.Request) -> tuple[dict[str, Any], dict[str, Upload]]:
+    """Bot API parameters from the query string, a form body (multipart for uploads) or a
+    JSON body; and the files uploaded."""
     raw: dict[str, Any] = dict(request.query)
+    files: dict[str, Upload] = {}
     if request.content_type == "application/json":
         body = await request.json()
         raw.update(body if isinstance(body, dict) else {})
-        return raw
+        return raw, files
     if request.can_read_body:
         form = await request.post()
-        raw.update({key: value for key, value in form.items() if isinstance(value, str)})
+        for key, value in form.items():
+            if isinstance(value, str):
+                raw[key] = value
+            elif isinstance(value, web.FileField):
+                files[key] = Upload(value.filename, value.content_type, value.file.read())
     for name, value in raw.items():
         if not isinstance(value, str) or name in _STRING_FIELDS:
             continue
@@ -463,7 +524,7 @@ async def _params(request: web.Request) -> dict[str, Any]:
         except json.JSONDecodeError as exc:
             if name in _JSON_FIELDS:
                 raise web.HTTPBadRequest(text=f"{name}: invalid JSON") from exc
-    return raw
+    return raw, files
 
 
 def _require(params: dict[str, Any], *names: str) -> None:
@@ -476,8 +537,8 @@ def _utf16(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def _checked_text(params: dict[str, Any]) -> str:
-    """The message text as a reader sees it, refused as Telegram refuses it."""
+def _checked_text(params: dict[str, Any], limit: int = 4096) -> str:
+    """The message (or caption) text as a reader sees it, refused as Telegram refuses it."""
     text = str(params["text"])
     if str(params.get("parse_mode", "")).upper() == "HTML":
         if _BARE_AMPERSAND.search(text):
@@ -492,8 +553,11 @@ def _checked_text(params: dict[str, Any]) -> str:
         text = "".join(parser.text)
     if not text.strip():
         raise ApiError(400, "Bad Request: message text is empty")
-    if _utf16(text) > 4096:
-        raise ApiError(400, "Bad Request: message is too long")
+    if _utf16(text) > limit:
+        raise ApiError(
+            400,
+            "Bad Request: message is too long" if limit == 4096 else "Bad Request: MEDIA_CAPTION_TOO_LONG",
+        )
     return text
 
 

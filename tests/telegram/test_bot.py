@@ -78,7 +78,10 @@ async def test_start_welcomes_in_the_users_language(
 async def test_the_command_menu_is_registered_in_both_languages(stub: BotApiStub, bot: RunningBot) -> None:
     assert set(stub.commands) == {"fr", "en", ""}
     names = [command["command"] for command in stub.commands["fr"]]
-    assert names == ["start", "help", "coach", "ask", "lang", "new", "forget"]
+    assert names == [
+        *("start", "help", "coach", "ask", "lang", "new", "forget"),
+        *("drill", "report", "onboard", "privacy", "share"),
+    ]
     assert stub.commands["fr"][1]["description"] == default_telegram_strings()["fr"].commands["help"]
     assert stub.commands[""] == stub.commands["en"]  # users in other languages get English
 

@@ -34,6 +34,7 @@ from bot.core.models import (
     ReplyKind,
     ScoreLine,
 )
+from bot.core.render import render_card, render_comparison
 from tests.telegram.samples import FRENCH, WEAK
 
 
@@ -191,8 +192,41 @@ def test_help_text_in_french(coach: Coach) -> None:
 def test_injection_note_is_kept_above_the_card(coach: Coach) -> None:
     ui = coach.strings("en")
     note = ui.text("flow", "injection_note")
-    reply = Reply(kind=ReplyKind.CARD, language="en", text=f"{note}\n\n...", card=card([finding("x")]))
-    assert plain_text(render_reply(reply, ui, labels(), owner="1").chunks[0]).startswith(note)
+    coached = card([finding("x")])
+    text = f"{note}\n\n{render_card(coached, ui)}"
+    reply = Reply(kind=ReplyKind.CARD, language="en", text=text, card=coached)
+    rendered = render_reply(reply, ui, labels(), owner="1")
+    assert plain_text(rendered.chunks[0]).startswith(note)
+    assert rendered.keyboard[-1][0].data == "r"  # drawn natively, with the card's buttons
+
+
+def test_a_drill_answer_keeps_the_cores_framing_and_only_why_buttons(coach: Coach) -> None:
+    """A card the core framed (a drill answer's intro, what a good answer shows) is shown as
+    the core's text, nothing lost; the buttons that act on a conversation are left out."""
+    ui = coach.strings("en")
+    coached = coach.coach(WEAK, "en")
+    intro = "_Your answer to the drill “X” (only you can see this)._"
+    text = f"{intro}\n\n{render_card(coached, ui)}\n\n**Good:**\n- one"
+    reply = Reply(kind=ReplyKind.CARD, language="en", text=text, card=coached, private=True)
+    rendered = render_reply(reply, ui, labels(), owner="1")
+    shown = plain_text("\n".join(rendered.chunks))
+    assert shown.startswith("Your answer to the drill") and shown.endswith("• one")
+    assert f"{coached.score}/100" in shown
+    data = [button.data for row in rendered.keyboard for button in row]
+    actions = {parse_callback(item).action for item in data}  # type: ignore[union-attr]
+    assert data and actions == {"explain"}
+
+
+def test_an_onboarding_verdict_is_not_lost(coach: Coach) -> None:
+    ui = coach.strings("fr")
+    rewrite = "Comment organisez-vous les tournées depuis l'ouverture du dépôt ?"
+    comparison = coach.compare(FRENCH, rewrite, "fr")
+    text = f"{render_comparison(comparison, ui, invite_next=False)}\n\n**Étape 1 validée.**"
+    reply = Reply(
+        kind=ReplyKind.COMPARISON, language="fr", text=text, comparison=comparison, card=comparison.after
+    )
+    shown = plain_text("\n".join(render_reply(reply, ui, labels("fr"), owner="1").chunks))
+    assert "Avant / après" in shown and shown.endswith("Étape 1 validée.")
 
 
 # --- splitting ------------------------------------------------------------------------------
@@ -317,15 +351,18 @@ def test_shipped_strings_cover_both_languages() -> None:
     assert set(strings) == {"en", "fr"}
     assert list(strings["en"].commands) == list(strings["fr"].commands)
     assert {"start", "help", "coach", "ask", "lang", "new", "forget"} <= set(strings["en"].commands)
+    assert {"drill", "report", "onboard", "privacy", "share"} <= set(strings["en"].commands)
 
 
 @pytest.mark.parametrize(
     ("content", "field"),
     [
-        ("en: {send_text: x, apology: y, not_yours: z, buttons: {findings: a, explain: b}, commands: {h: d}}",
-         "en.buttons.rewrote"),
-        ("en: {send_text: x, apology: y, not_yours: z, buttons: {findings: a, explain: b, rewrote: c}, "
-         "commands: {Bad-Name: d}}", "en.commands"),
+        ("en: {send_text: x, apology: y, not_yours: z, dm_needed: '{link}', dm_ready: w, "
+         "buttons: {findings: a, explain: b}, commands: {h: d}}", "en.buttons.rewrote"),
+        ("en: {send_text: x, apology: y, not_yours: z, dm_needed: '{link}', dm_ready: w, "
+         "buttons: {findings: a, explain: b, rewrote: c}, commands: {Bad-Name: d}}", "en.commands"),
+        ("en: {send_text: x, apology: y, not_yours: z, dm_needed: no link, dm_ready: w, "
+         "buttons: {findings: a, explain: b, rewrote: c}, commands: {h: d}}", "en.dm_needed"),
         ("- just a list", "(file)"),
     ],
 )  # fmt: skip

@@ -1,7 +1,8 @@
 """Running Fournil as a Telegram bot: build the python-telegram-bot `Application`, then serve
 it by long polling (default) or by webhook (`TELEGRAM_WEBHOOK_URL`).
 
-`run_telegram(settings)` is what `fournil telegram` calls. `build_application` and
+`run_telegram(settings)` is what `fournil telegram` calls; the drill clock (scheduled
+drills, closing open ones) runs beside polling or the webhook server (see team.py). `build_application` and
 `run_application` are separate so tests (and the bench) drive the very same code against a
 Bot API server of their own, given as `TELEGRAM_API_BASE_URL` exactly like a self-hosted
 Bot API server would be.
@@ -31,6 +32,7 @@ from bot.channels.telegram.handlers import (
     TelegramApplication,
     register_commands,
 )
+from bot.channels.telegram.team import attach_clock, clock_running
 from bot.channels.telegram.texts import default_telegram_strings
 from bot.channels.telegram.throughput import ChatOrderedProcessor, FournilRateLimiter
 from bot.channels.telegram.webhook import webhook_app
@@ -100,7 +102,9 @@ def build_application(settings: Settings, flow: CoachingFlow) -> TelegramApplica
         base = settings.telegram_api_base_url.strip()
         builder = builder.base_url(base).base_file_url(file_base_url(base))
     application = builder.build()
-    TelegramAdapter(flow).register(application)
+    adapter = TelegramAdapter(flow)
+    adapter.register(application)
+    attach_clock(application, adapter, settings.clock_seconds)
     return application
 
 
@@ -114,7 +118,8 @@ async def run_application(
 ) -> None:
     """Initialises the bot (getMe: a rejected token fails here, before any slow start),
     registers the command menus, awaits `before_start` (the warm-up), serves updates by
-    polling or webhook until `stop` is set, then shuts everything down in order."""
+    polling or webhook, with the drill clock ticking beside them, until `stop` is set,
+    then shuts everything down in order (the clock first, so its last posts go out)."""
     webhook = settings.telegram_webhook_url
     secret = webhook_secret(settings) if webhook else None
     token = bot_token(settings)
@@ -138,10 +143,11 @@ async def run_application(
             await before_start()
         await application.start()
         try:
-            if webhook and secret:
-                await _serve_webhook(application, settings, webhook, secret, stop, token)
-            else:
-                await _poll(application, poll_timeout, stop)
+            async with clock_running(application):
+                if webhook and secret:
+                    await _serve_webhook(application, settings, webhook, secret, stop, token)
+                else:
+                    await _poll(application, poll_timeout, stop)
         finally:
             await application.stop()
     finally:

@@ -9,6 +9,13 @@ Private chats: every text goes to the flow. Groups: only commands for this bot, 
 that mention it, and replies to its messages; a reply there quotes the rep's message, so a
 card is never mistaken for someone else's. One conversation per user and chat, so a rep's
 opener in a group and the same rep's DM never mix.
+
+Team coaching: the flow is told where a message was said (`chat_id`, `in_group`) and which
+of the bot's messages it replies to (`reply_to`), which is how a reply to a drill post is
+recognised as an answer. A `Reply.private` (a drill answer's coaching) goes to the rep's
+DM, never to the group; when Telegram refuses because the rep never opened a chat with the
+bot, the group gets a short note with the link to do so. A drill post is attached to its
+run by its message id, and a reply carrying a chart is sent as a photo, then its text.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from typing import Any
 from telegram import (
     Bot,
     BotCommand,
+    Chat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     LinkPreviewOptions,
@@ -50,6 +58,9 @@ TelegramApplication = Application[ExtBot[int], Context, dict[Any, Any], dict[Any
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,64})(?:@([A-Za-z0-9_]{1,64}))?(?:\s+(.*))?$", re.DOTALL)
 _ANSWER_MAX = 200  # characters a callback answer (toast) shows
+GROUP_TYPES = frozenset({ChatType.GROUP, ChatType.SUPERGROUP})
+DM_START = "drill"  # the /start payload of the "open a chat with me" link
+CHART_FILENAME = "report.png"
 
 
 class TelegramAdapter:
@@ -103,8 +114,11 @@ class TelegramAdapter:
             return
         reply_to = None if private else message.message_id
         if name == "start":
-            ui = self.flow.coach.strings(await self._language(user))
-            welcome = Rendered(tuple(split_html(text_lines(ui.text("flow", "welcome")))))
+            lang = await self._language(user)
+            text = self.flow.coach.strings(lang).text("flow", "welcome")
+            if private and args.strip() == DM_START:  # from the link of the "open a chat" note
+                text = f"{self.labels(lang).dm_ready}\n\n{text}"
+            welcome = Rendered(tuple(split_html(text_lines(text))))
             await self._send(context.bot, message.chat.id, welcome, reply_to)
             return
         text = f"/{name} {args}".strip()
@@ -158,7 +172,7 @@ class TelegramAdapter:
             if action.owner != str(user.id):
                 await query.answer(self.labels(await self._language(user)).not_yours, show_alert=True)
                 return
-            reply = await self.flow.handle(self._incoming(user, chat_id, "/findings"))
+            reply = await self.flow.handle(self._incoming(user, message.chat, "/findings"))
             if reply.card is None:  # the conversation moved on (/new, /forget)
                 await query.answer(_toast(reply))
                 return
@@ -170,7 +184,7 @@ class TelegramAdapter:
             await self._send(context.bot, chat_id, self.render(reply, str(user.id)), message.message_id)
         else:
             await query.answer()
-            reply = await self.flow.handle(self._incoming(user, chat_id, "/rewrite"))
+            reply = await self.flow.handle(self._incoming(user, message.chat, "/rewrite"))
             await self._send(context.bot, chat_id, self.render(reply, str(user.id)), message.message_id)
 
     async def on_error(self, update: object, context: Context) -> None:
@@ -207,17 +221,72 @@ class TelegramAdapter:
         )
 
     async def _converse(self, bot: Bot, message: Message, user: User, text: str, typing: bool) -> None:
-        chat_id = message.chat.id
+        chat = message.chat
         if typing:
-            await _typing(bot, chat_id)
-        reply = await self.flow.handle(self._incoming(user, chat_id, text))
-        reply_to = None if message.chat.type == ChatType.PRIVATE else message.message_id
-        await self._send(bot, chat_id, self.render(reply, str(user.id)), reply_to)
+            await _typing(bot, chat.id)
+        incoming = self._incoming(user, chat, text, reply_to=replied_to_bot(message, bot))
+        reply = await self.flow.handle(incoming)
+        if chat.type == ChatType.PRIVATE:  # a DM is already private
+            await self.deliver(bot, chat.id, reply, str(user.id), None)
+            return
+        if reply.private:
+            await self._deliver_privately(bot, message, user, reply)
+            return
+        # A drill post is for the whole group: it quotes nobody, and its first message is
+        # the one members reply to.
+        quote = None if reply.drill_run is not None else message.message_id
+        sent = await self.deliver(bot, chat.id, reply, str(user.id), quote)
+        if reply.drill_run is not None and sent and self.flow.team is not None:
+            await self.flow.team.attach(reply.drill_run, str(sent[0]))
+
+    async def _deliver_privately(self, bot: Bot, message: Message, user: User, reply: Reply) -> None:
+        """To the rep's DM. If Telegram refuses (they never opened a chat with the bot, or
+        blocked it), a note in the group, quoting their message, in their language, asks
+        them to open one: the coaching itself never goes to the group."""
+        try:
+            await self.deliver(bot, user.id, reply, str(user.id), None)
+            return
+        except Forbidden as exc:
+            log.info("cannot write to user %s privately (%s): note in chat %s", user.id, exc, message.chat.id)
+        except BadRequest as exc:
+            if "chat not found" not in exc.message.lower():
+                raise
+            log.info("user %s has no chat with the bot: note in chat %s", user.id, message.chat.id)
+        labels = self.labels(await self._language(user))
+        link = f"https://t.me/{bot.username}?start={DM_START}"
+        note = Rendered(tuple(split_html(text_lines(labels.dm_needed.format(link=link)))))
+        await self._send(bot, message.chat.id, note, message.message_id)
+
+    async def deliver(
+        self, bot: Bot, chat_id: int, reply: Reply, owner: str, reply_to: int | None
+    ) -> list[int]:
+        """A core reply sent to a chat: its chart first when it has one (a photo quoting
+        `reply_to`), then its text. Returns the ids of the messages sent, in order."""
+        rendered = self.render(reply, owner)
+        sent: list[int] = []
+        if reply.image is not None:
+            photo = await bot.send_photo(
+                chat_id=chat_id,
+                photo=reply.image,
+                filename=CHART_FILENAME,
+                reply_parameters=_quoting(reply_to),
+            )
+            sent.append(photo.message_id)
+            reply_to = None
+        sent += await self._send(bot, chat_id, rendered, reply_to)
+        return sent
 
     @staticmethod
-    def _incoming(user: User, chat_id: int, text: str) -> IncomingMessage:
-        key = ConversationKey(channel=CHANNEL, user_id=str(user.id), conversation_id=str(chat_id))
-        return IncomingMessage(key=key, text=text, locale=user.language_code)
+    def _incoming(user: User, chat: Chat, text: str, reply_to: int | None = None) -> IncomingMessage:
+        key = ConversationKey(channel=CHANNEL, user_id=str(user.id), conversation_id=str(chat.id))
+        return IncomingMessage(
+            key=key,
+            text=text,
+            locale=user.language_code,
+            chat_id=str(chat.id),
+            in_group=chat.type in GROUP_TYPES,
+            reply_to=str(reply_to) if reply_to is not None else None,
+        )
 
     async def _first_time(self, update: Update, context: Context) -> bool:
         """Claims the update in the store: False if it was already handled (a webhook retry,
@@ -237,23 +306,22 @@ class TelegramAdapter:
         code = (locale or "").replace("_", "-").split("-")[0].lower()
         return code if code in self.flow.coach.languages else self.flow.coach.default_language
 
-    async def _send(self, bot: Bot, chat_id: int, rendered: Rendered, reply_to: int | None) -> None:
-        """The chunks in order, the first quoting `reply_to`, the keyboard under the last."""
+    async def _send(self, bot: Bot, chat_id: int, rendered: Rendered, reply_to: int | None) -> list[int]:
+        """The chunks in order, the first quoting `reply_to`, the keyboard under the last;
+        returns the ids of the messages sent."""
         last = len(rendered.chunks) - 1
+        sent: list[int] = []
         for index, chunk in enumerate(rendered.chunks):
-            quote = reply_to is not None and index == 0
-            await bot.send_message(
+            message = await bot.send_message(
                 chat_id=chat_id,
                 text=chunk,
                 parse_mode=ParseMode.HTML,
                 reply_markup=keyboard_markup(rendered.keyboard) if index == last else None,
-                reply_parameters=(
-                    ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
-                    if quote and reply_to is not None
-                    else None
-                ),
+                reply_parameters=_quoting(reply_to) if index == 0 else None,
                 link_preview_options=NO_PREVIEW,
             )
+            sent.append(message.message_id)
+        return sent
 
     async def _edit(self, bot: Bot, message: Message, rendered: Rendered) -> None:
         """The card message replaced in place; what does not fit follows as new messages."""
@@ -278,8 +346,7 @@ def addressed_text(message: Message, bot: Bot) -> str | None:
     """In a group: the message's text (or caption) without the bot's mention when it is
     for the bot (it mentions the bot, or replies to one of its messages), else None."""
     text = message.text if message.text is not None else (message.caption or "")
-    replied = message.reply_to_message
-    addressed = bool(replied and replied.from_user and replied.from_user.id == bot.id)
+    addressed = replied_to_bot(message, bot) is not None
     kinds: list[str | None] = [MessageEntity.MENTION, MessageEntity.TEXT_MENTION]
     if message.text is not None:
         entities = message.parse_entities(kinds)
@@ -295,6 +362,14 @@ def addressed_text(message: Message, bot: Bot) -> str | None:
             addressed = True
             text = text.replace(value, "", 1)
     return text.strip() if addressed else None
+
+
+def replied_to_bot(message: Message, bot: Bot) -> int | None:
+    """The id of the bot's message this one replies to (a drill post, a card), if any."""
+    replied = message.reply_to_message
+    if replied is not None and replied.from_user is not None and replied.from_user.id == bot.id:
+        return replied.message_id
+    return None
 
 
 def keyboard_markup(rows: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:
@@ -316,6 +391,12 @@ async def register_commands(bot: Bot, strings: Mapping[str, TelegramStrings], de
         await bot.set_my_commands(command_menu(texts), language_code=lang)
     fallback = strings.get(default_language) or next(iter(strings.values()))
     await bot.set_my_commands(command_menu(fallback))
+
+
+def _quoting(reply_to: int | None) -> ReplyParameters | None:
+    if reply_to is None:
+        return None
+    return ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
 
 
 async def _typing(bot: Bot, chat_id: int) -> None:

@@ -24,7 +24,13 @@ from dataclasses import dataclass
 from bot.channels.telegram.callbacks import REWROTE, explain_data, findings_data, fits
 from bot.channels.telegram.texts import TelegramStrings
 from bot.core.models import CoachCard, Comparison, Reply, ReplyKind
-from bot.core.render import MAX_FINDINGS_SHOWN, compare_scores_line, comparison_verdict
+from bot.core.render import (
+    MAX_FINDINGS_SHOWN,
+    compare_scores_line,
+    comparison_verdict,
+    render_card,
+    render_comparison,
+)
 from bot.core.ui import UiStrings
 
 MAX_MESSAGE_CHARS = 4096
@@ -149,13 +155,17 @@ def text_lines(text: str) -> list[str]:
 
 
 def card_keyboard(
-    card: CoachCard, labels: TelegramStrings, owner: str, all_findings: bool = False
+    card: CoachCard,
+    labels: TelegramStrings,
+    owner: str,
+    all_findings: bool = False,
+    explain_only: bool = False,
 ) -> tuple[tuple[Button, ...], ...]:
     """All findings (when some are hidden), "why?" for the principles of the shown findings
     then the related ones (at most three), and "I rewrote it"; any button whose data would
-    not fit is left out."""
+    not fit is left out. `explain_only`: the "why?" buttons alone."""
     rows: list[tuple[Button, ...]] = []
-    if not all_findings and len(card.findings) > MAX_FINDINGS_SHOWN:
+    if not explain_only and not all_findings and len(card.findings) > MAX_FINDINGS_SHOWN:
         data = findings_data(owner)
         if fits(data):
             label = labels.buttons.findings.format(count=len(card.findings))
@@ -168,7 +178,8 @@ def card_keyboard(
         if fits(data):
             title = _shorten(titles.get(principle, principle), BUTTON_TITLE_CHARS)
             rows.append((Button(labels.buttons.explain.format(title=title), data),))
-    rows.append((Button(labels.buttons.rewrote, REWROTE),))
+    if not explain_only:
+        rows.append((Button(labels.buttons.rewrote, REWROTE),))
     return tuple(rows)
 
 
@@ -180,18 +191,37 @@ def render_reply(
     limit: int = MAX_MESSAGE_CHARS,
 ) -> Rendered:
     """Any core reply as Telegram messages. `ui` and `labels` are in `reply.language`;
-    `owner` is the Telegram user id the card belongs to (for the "all findings" button)."""
+    `owner` is the Telegram user id the card belongs to (for the "all findings" button).
+
+    A card or comparison is drawn natively (with its buttons) when the reply's text is just
+    the core's rendering of it. When the core framed it in more (a drill answer's intro and
+    what a good answer shows, an onboarding verdict), the text is shown so nothing is lost,
+    with only the "why?" buttons: the others act on a conversation the answer is not in."""
     note = ui.text("flow", "injection_note")
     notes = [escape(note), ""] if reply.text.startswith(note) else []
-    if reply.kind == ReplyKind.COMPARISON and reply.comparison is not None:
-        lines = [*notes, *comparison_lines(reply.comparison, ui)]
-        keyboard = card_keyboard(reply.comparison.after, labels, owner)
-        return Rendered(tuple(split_html(lines, limit)), keyboard)
-    if reply.kind == ReplyKind.CARD and reply.card is not None:
-        lines = [*notes, *card_lines(reply.card, ui, reply.all_findings)]
-        keyboard = card_keyboard(reply.card, labels, owner, reply.all_findings)
-        return Rendered(tuple(split_html(lines, limit)), keyboard)
-    return Rendered(tuple(split_html(text_lines(reply.text), limit)))
+    comparison, card = reply.comparison, reply.card
+    if reply.kind == ReplyKind.COMPARISON and comparison is not None:
+        if _just(reply, render_comparison(comparison, ui)):
+            lines = [*notes, *comparison_lines(comparison, ui)]
+            return Rendered(tuple(split_html(lines, limit)), card_keyboard(comparison.after, labels, owner))
+        card = card or comparison.after
+    elif (
+        reply.kind == ReplyKind.CARD
+        and card is not None
+        and _just(reply, render_card(card, ui, reply.all_findings))
+    ):
+        lines = [*notes, *card_lines(card, ui, reply.all_findings)]
+        return Rendered(
+            tuple(split_html(lines, limit)), card_keyboard(card, labels, owner, reply.all_findings)
+        )
+    framed = card is not None and reply.kind in (ReplyKind.CARD, ReplyKind.COMPARISON)
+    keyboard = card_keyboard(card, labels, owner, explain_only=True) if card is not None and framed else ()
+    return Rendered(tuple(split_html(text_lines(reply.text), limit)), keyboard)
+
+
+def _just(reply: Reply, standard: str) -> bool:
+    """Whether the reply's text is the core's plain rendering (after any injection note)."""
+    return not reply.text or reply.text.endswith(standard)
 
 
 def _shorten(text: str, size: int) -> str:

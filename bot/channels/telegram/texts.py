@@ -1,5 +1,5 @@
 """Telegram-only wording (strings.yaml next to this file): buttons, the command menu, the
-"send me the text" and apology replies.
+"send me the text" and apology replies, the note asking a rep to open a DM with the bot.
 
 Everything the coach says lives in prompts/ui/<lang>.yaml and is shared by every channel;
 only what exists because of Telegram (inline buttons, setMyCommands, non-text messages) is
@@ -38,8 +38,17 @@ class TelegramStrings(BaseModel):
     send_text: str = Field(min_length=1)
     apology: str = Field(min_length=1)
     not_yours: str = Field(min_length=1, max_length=200)  # a callback answer shows at most 200
+    dm_needed: str = Field(min_length=1)  # the group note when a drill answer's DM is refused
+    dm_ready: str = Field(min_length=1)  # /start drill: the deep link of that note
     buttons: ButtonLabels
     commands: dict[str, str] = Field(min_length=1)
+
+    @field_validator("dm_needed")
+    @classmethod
+    def _has_link(cls, value: str) -> str:
+        if "{link}" not in value:
+            raise ValueError("must contain {link} (where the link to the bot's chat goes)")
+        return value
 
     @field_validator("commands")
     @classmethod
