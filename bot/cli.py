@@ -287,6 +287,16 @@ def telegram(ctx: _Context) -> None:
         asyncio.run(run_telegram(ctx.settings))
 
 
+@cli.command()
+@pass_context
+def serve(ctx: _Context) -> None:
+    """Health (/healthz) and Prometheus metrics (/metrics) on FOURNIL_HOST:FOURNIL_PORT."""
+    from bot.serve import serve_health
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_health(ctx.settings))
+
+
 @cli.group()
 def kb() -> None:
     """The knowledge base: check and list."""
