@@ -24,7 +24,7 @@ from typing import Protocol
 
 from bot.core.coach import Coach
 from bot.core.drills import Drill, DrillLibrary
-from bot.core.models import CoachCard, IncomingMessage, Reply, ReplyKind
+from bot.core.models import CoachCard, Comparison, IncomingMessage, Reply, ReplyKind
 from bot.core.onboarding import OnboardingPath, OnboardingStep, check_passed
 from bot.core.ports import (
     CardRecord,
@@ -224,6 +224,7 @@ class TeamCoach:
                 kind=ReplyKind.NOTICE, language=ui.lang, text=ui.text("team", "drill_closed"), private=True
             )
         text = message.text
+        comparison: Comparison | None = None
         if drill.opener:
             comparison = await asyncio.to_thread(self.coach.compare, drill.opener, text, ui.lang)
             card = comparison.after
@@ -259,10 +260,11 @@ class TeamCoach:
             f"**{ui.text('team', 'good_answer')}**\n{good}\n\n{ui.text('team', 'answer_again')}"
         )
         return Reply(
-            kind=ReplyKind.COMPARISON if drill.opener else ReplyKind.CARD,
+            kind=ReplyKind.COMPARISON if comparison else ReplyKind.CARD,
             language=card.language,
             text=text_out,
             card=card,
+            comparison=comparison,
             private=True,
         )
 

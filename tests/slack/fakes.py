@@ -1,8 +1,11 @@
 """A Slack of our own on 127.0.0.1, for the tests and the ack benchmark.
 
 `SlackStub` is a real HTTP server (aiohttp) that answers the Web API methods Fournil
-calls and records every call; it also receives `response_url` posts and serves a
-Socket Mode websocket (its `apps.connections.open` returns a `ws://127.0.0.1` URL).
+calls and records every call; it also receives `response_url` posts, file uploads (the
+three steps of `files_upload_v2`: `files.getUploadURLExternal` hands out an upload URL on
+the stub itself, the bytes are POSTed there and kept, `files.completeUploadExternal`
+shares them) and serves a Socket Mode websocket (its `apps.connections.open` returns a
+`ws://127.0.0.1` URL).
 `SlackSender` plays Slack's side of the Events API: it signs each request (HMAC-SHA256,
 v0, the way Slack does) and POSTs it to the app's real `/slack/events` endpoint.
 Nothing here ever leaves the loopback interface.
@@ -39,6 +42,7 @@ class Call:
     params: dict[str, Any]
     token: str | None
     at: float = field(default_factory=time.monotonic)
+    answer: dict[str, Any] = field(default_factory=dict)  # what the stub answered
 
 
 class SlackStub:
@@ -47,6 +51,9 @@ class SlackStub:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.locales: dict[str, str] = {}  # user id → Slack locale, "en-US" otherwise
+        self.admins: set[str] = set()  # user ids users.info reports as workspace admins
+        self.owners: set[str] = set()  # … and as workspace owners
+        self.uploads: dict[str, bytes] = {}  # file id → the bytes POSTed to its upload URL
         self.fail: dict[str, str] = {}  # method → Slack error to answer with (ok: false)
         self.gates: dict[str, asyncio.Event] = {}  # method → answer only once set
         self.rate_limit: dict[str, int] = {}  # method → how many calls get a 429 first
@@ -63,6 +70,7 @@ class SlackStub:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/respond/{name}", self._respond)
+        app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/link", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -132,7 +140,7 @@ class SlackStub:
             params.update(await request.json())
         elif request.can_read_body:
             params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
-        for key in ("blocks", "view"):
+        for key in ("blocks", "view", "files"):
             if isinstance(params.get(key), str):
                 params[key] = json.loads(params[key])
         return params
@@ -144,7 +152,8 @@ class SlackStub:
         token = auth.removeprefix("Bearer ") or params.get("token")
         if method in self.gates:
             await self.gates[method].wait()
-        self.calls.append(Call(method, params, token))
+        call = Call(method, params, token)
+        self.calls.append(call)
         if self.rate_limit.get(method, 0) > 0:
             self.rate_limit[method] -= 1
             return web.json_response(
@@ -152,7 +161,9 @@ class SlackStub:
             )
         if method in self.fail:
             return web.json_response({"ok": False, "error": self.fail[method]})
-        return web.json_response(self._answer(method, params))
+        answer = self._answer(method, params)
+        call.answer = answer
+        return web.json_response(answer)
 
     async def _respond(self, request: web.Request) -> web.Response:
         params = await request.json()
@@ -161,6 +172,21 @@ class SlackStub:
             await self.gates["response_url"].wait()
         self.calls.append(Call("response_url", params, None))
         return web.Response(text="ok")
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        file_id = request.match_info["file_id"]
+        data = await request.read()
+        self.uploads[file_id] = data
+        self.calls.append(Call("upload", {"file_id": file_id, "size": len(data)}, None))
+        return web.Response(text=f"OK - {len(data)}")
+
+    def uploaded(self) -> list[tuple[dict[str, Any], bytes]]:
+        """Each completed upload: the files.completeUploadExternal parameters and the bytes."""
+        done = []
+        for call in self.of("files.completeUploadExternal"):
+            for entry in call.params.get("files") or []:
+                done.append((call.params, self.uploads.get(str(entry.get("id")), b"")))
+        return done
 
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         ts = f"{1_700_000_000 + next(self._ts)}.000100"
@@ -191,7 +217,23 @@ class SlackStub:
             return {"ok": True, "view": {"id": "V0000STUB", **(params.get("view") or {})}}
         if method == "users.info":
             user = str(params.get("user"))
-            return {"ok": True, "user": {"id": user, "locale": self.locales.get(user, "en-US")}}
+            found = {
+                "id": user,
+                "locale": self.locales.get(user, "en-US"),
+                "is_admin": user in self.admins or user in self.owners,
+                "is_owner": user in self.owners,
+            }
+            return {"ok": True, "user": found}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._ts):08d}"
+            return {
+                "ok": True,
+                "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}",
+                "file_id": file_id,
+            }
+        if method == "files.completeUploadExternal":
+            files = params.get("files") or []
+            return {"ok": True, "files": [{"id": f.get("id"), "title": f.get("title")} for f in files]}
         if method == "conversations.open":
             user = str(params.get("users", "U0"))
             return {"ok": True, "channel": {"id": "D" + user[1:]}}
@@ -291,6 +333,24 @@ def mention_event(
     if thread_ts:
         event["thread_ts"] = thread_ts
     return event
+
+
+def thread_reply(
+    text: str, thread_ts: str, user: str = "U0000REP1", channel: str = "C0000TEAM", **extra: Any
+) -> dict[str, Any]:
+    """A member's reply in a channel thread (event `message.channels`)."""
+    ts = new_ts()
+    return {
+        "type": "message",
+        "channel_type": "channel",
+        "channel": channel,
+        "user": user,
+        "text": text,
+        "ts": ts,
+        "thread_ts": thread_ts,
+        "event_ts": ts,
+        **extra,
+    }
 
 
 def slash_command(

@@ -309,6 +309,32 @@ def test_text_replies_are_escaped_mrkdwn(coach: Coach, kind: ReplyKind) -> None:
     assert len(reply_text(reply, coach.strings("en"), strings_for("en"))) <= 3000
 
 
+@pytest.mark.parametrize("kind", [ReplyKind.CARD, ReplyKind.COMPARISON])
+def test_a_private_drill_answer_is_its_whole_text(coach: Coach, kind: ReplyKind) -> None:
+    """The coaching of a drill answer: the intro, the card and what a good answer shows,
+    all of it, and no "I rewrote it" button (the drill thread is where to answer again)."""
+    ui = coach.strings("en")
+    card = coach.coach(EN_OPENER)
+    text = (
+        f"_Your answer (only you can see this)._\n\n**Score** {NASTY}\n\n**What a good answer shows:**\n- one"
+    )
+    reply = Reply(kind=kind, language="en", text=text, card=card, private=True)
+    blocks = reply_blocks(reply, ui, strings_for("en"), ref=REF)
+    assert_within_limits(blocks)
+    texts = all_texts(blocks)
+    assert "only you can see this" in texts and "What a good answer shows" in texts
+    assert all(block["type"] == "section" for block in blocks)
+    assert reply_text(reply, ui, strings_for("en"))
+
+
+@pytest.mark.parametrize("kind", [ReplyKind.DRILL, ReplyKind.SUMMARY, ReplyKind.LESSON, ReplyKind.REPORT])
+def test_team_replies_are_text(coach: Coach, kind: ReplyKind) -> None:
+    reply = Reply(kind=kind, language="fr", text=f"**Exercice d'équipe** {NASTY}\n\n- point\n" * 200)
+    blocks = reply_blocks(reply, coach.strings("fr"), strings_for("fr"))
+    assert_within_limits(blocks)
+    assert "*Exercice d'équipe*" in all_texts(blocks)
+
+
 def test_injection_note_is_kept(coach: Coach) -> None:
     ui = coach.strings("en")
     card = coach.coach(EN_OPENER)

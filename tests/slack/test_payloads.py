@@ -9,11 +9,14 @@ from bot.channels.slack.payloads import (
     RewriteTarget,
     dm_command,
     explain_value,
+    is_manager_command,
     parse_explain_value,
     request_id,
+    slack_commands,
     slack_to_plain,
     slash_intent,
     strip_leading_mention,
+    team_command,
 )
 
 COMMANDS = {
@@ -24,6 +27,11 @@ COMMANDS = {
     "coach": ["coach"],
     "findings": ["findings", "all", "tout"],
     "explain": ["explain", "why", "pourquoi"],
+    "drill": ["drill", "exercice"],
+    "report": ["report", "rapport"],
+    "onboard": ["onboard", "onboarding", "parcours"],
+    "privacy": ["privacy", "confidentialite", "confidentialité"],
+    "share": ["share", "partage", "partager"],
 }
 
 
@@ -88,6 +96,34 @@ def test_strip_leading_mention(text: str, stripped: str) -> None:
             ("flow", "/coach New quarter, new priorities: how is your team planning?"),
         ),
         ("Hi Sarah, we are a leader.", ("flow", "/coach Hi Sarah, we are a leader.")),
+        ("drill now", ("flow", "/drill now")),
+        ("drill now cold-call-01", ("flow", "/drill now cold-call-01")),
+        ("drill every monday 9:30", ("flow", "/drill every monday 9:30")),
+        ("Drill  list", ("flow", "/drill list")),
+        ("drill cancel 3", ("flow", "/drill cancel 3")),
+        ("drill close", ("flow", "/drill close")),
+        ("drill ids", ("flow", "/drill ids")),
+        ("exercice lundi 9h30", ("flow", "/exercice lundi 9h30")),
+        ("report", ("flow", "/report")),
+        ("report 28", ("flow", "/report 28")),
+        ("rapport 7", ("flow", "/rapport 7")),
+        ("onboard", ("flow", "/onboard")),
+        ("onboard status", ("flow", "/onboard status")),
+        ("privacy", ("flow", "/privacy")),
+        ("share on", ("flow", "/share on")),
+        ("share off", ("flow", "/share off")),
+        (
+            "Share your plans for the new depot with me, how are the routes going?",
+            ("flow", "/coach Share your plans for the new depot with me, how are the routes going?"),
+        ),
+        (
+            "Report season again: how is your finance team handling the new close calendar?",
+            (
+                "flow",
+                "/coach Report season again: how is your finance team handling the new close calendar?",
+            ),
+        ),
+        ("privacy matters to your buyers, right?", ("flow", "/coach privacy matters to your buyers, right?")),
     ],
 )
 def test_slash_intent(text: str, intent: tuple[str, str]) -> None:
@@ -101,10 +137,60 @@ def test_slash_intent(text: str, intent: tuple[str, str]) -> None:
         ("Aide ?", "/help"),
         ("?", "/help"),
         ("help me with this opener", "help me with this opener"),
+        ("share on", "/share on"),
+        ("privacy", "/privacy"),
+        ("onboard", "/onboard"),
+        ("parcours", "/parcours"),
+        ("report 14", "/report 14"),
+        ("drill now", "/drill now"),
+        (
+            "Share the new depot's routes with your drivers: how do they plan today?",
+            "Share the new depot's routes with your drivers: how do they plan today?",
+        ),
     ],
 )
 def test_dm_command(text: str, result: str) -> None:
     assert dm_command(text, COMMANDS) == result
+
+
+@pytest.mark.parametrize(
+    ("text", "manager"),
+    [
+        ("/drill now", True),
+        ("/exercice liste", True),
+        ("/report 28", True),
+        ("/onboard status", True),
+        ("/parcours équipe", True),
+        ("/onboard", False),
+        ("/share on", False),
+        ("/coach drill the buyer", False),
+        ("drill now", False),
+    ],
+)
+def test_manager_commands(text: str, manager: bool) -> None:
+    assert is_manager_command(text, COMMANDS) is manager
+
+
+def test_team_command_is_none_for_other_text() -> None:
+    assert team_command("coach Hi", COMMANDS) is None
+    assert team_command("share it with me please", COMMANDS) is None
+
+
+@pytest.mark.parametrize(
+    ("core", "slack"),
+    [
+        ("/drill list shows the schedules", "/fournil drill list shows the schedules"),
+        ("as in “/drill every monday 9:30”.", "as in “/fournil drill every monday 9:30”."),
+        ("Usage: /report [days], e.g. /report 28", "Usage: /fournil report [days], e.g. /fournil report 28"),
+        ("(/share). /forget deletes", "(/fournil share). /fournil forget deletes"),
+        ("/unknown stays", "/unknown stays"),
+        ("see https://acme.test/new and a/new", "see https://acme.test/new and a/new"),
+        ("/fournil drill is already right", "/fournil drill is already right"),
+        ("/drills/cold-call.md", "/drills/cold-call.md"),
+    ],
+)
+def test_slack_commands(core: str, slack: str) -> None:
+    assert slack_commands(core, COMMANDS) == slack
 
 
 def test_references_round_trip_and_reject_garbage() -> None:

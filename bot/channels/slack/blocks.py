@@ -301,8 +301,12 @@ def reply_blocks(
     ref: CardRef | None = None,
     surface: Surface = "dm",
 ) -> list[Block]:
-    """A core `Reply` in Block Kit: native card and comparison, Slack help, text otherwise."""
+    """A core `Reply` in Block Kit: native card and comparison, Slack help, text otherwise.
+    A private reply (a drill answer's coaching) is its full text: the intro, the card and
+    what a good answer shows, without buttons tied to a conversation it does not have."""
     blocks: list[Block]
+    if reply.private and reply.kind != ReplyKind.HELP:
+        return text_blocks(reply.text)
     if reply.kind == ReplyKind.COMPARISON and reply.comparison is not None:
         blocks = comparison_blocks(reply.comparison, ui, strings, ref=ref, surface=surface)
     elif reply.kind == ReplyKind.CARD and reply.card is not None:

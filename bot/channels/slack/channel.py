@@ -10,6 +10,14 @@ shutdown). Nothing here knows about coaching: the conversation is the core's; th
 module only decides where an answer goes (the DM, the thread, an ephemeral message) and
 in which surface wording.
 
+Team coaching goes through the same flow: `/fournil drill …` and the other team commands
+carry the channel they were typed in (`chat_id`, `in_group`) and whether the user is a
+workspace admin (`platform_admin`); a drill post (`Reply.drill_run`) goes to the channel
+publicly and its `ts` is handed back to the run; members answer in the post's thread, and
+only replies under an open drill reach the flow, each coached in an ephemeral message in
+that thread (`Reply.private`); a report's chart (`Reply.image`) is uploaded to the
+manager's DM. `SlackPoster` is what the drill clock posts with.
+
 Retried events (same `event_id`, `X-Slack-Retry-Num` ≥ 1) run once, across restarts too,
 because the store claims each event id before the work starts.
 """
@@ -23,12 +31,14 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.kwargs_injection.async_args import AsyncArgs
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -36,12 +46,15 @@ from bot.channels.slack.blocks import (
     ACTION_ALL_FINDINGS,
     ACTION_EXPLAIN,
     ACTION_REWROTE,
+    MAX_FALLBACK_TEXT,
     REWRITE_BLOCK,
     REWRITE_INPUT,
     VIEW_REWRITE,
     Block,
     Surface,
+    fit,
     home_view,
+    mrkdwn,
     reply_blocks,
     reply_text,
     rewrite_modal,
@@ -51,15 +64,17 @@ from bot.channels.slack.payloads import (
     CardRef,
     RewriteTarget,
     dm_command,
+    is_manager_command,
     parse_explain_value,
     request_id,
+    slack_commands,
     slack_to_plain,
     slash_intent,
     strip_leading_mention,
 )
-from bot.channels.slack.strings import strings_for
+from bot.channels.slack.strings import SlackStrings, strings_for
 from bot.core.flow import CoachingFlow
-from bot.core.models import ConversationKey, IncomingMessage, Reply
+from bot.core.models import ConversationKey, IncomingMessage, Reply, ReplyKind
 
 log = logging.getLogger("fournil.slack")
 
@@ -68,17 +83,35 @@ SHORTCUT_CALLBACK = "fournil_coach_message"
 # Any slash command routed to this app is Fournil's (the manifest declares /fournil; an
 # admin who renames it to avoid a clash keeps a working app).
 SLASH_COMMAND = re.compile(r"^/")
-LOCALE_TTL_SECONDS = 3600.0
+LOCALE_TTL_SECONDS = 3600.0  # also how long a workspace admin flag is trusted
 LOCALE_CACHE_SIZE = 5000
 LOCALE_TIMEOUT_SECONDS = 3.0
 # Rep messages that carry an opener; edits, joins, deletions and bot posts do not.
 _USER_SUBTYPES = {None, "thread_broadcast", "file_share"}
+# The `message` events Fournil subscribes to (channel_type → event name in the manifest):
+# the DM with the bot, and thread replies in public and private channels (drill answers).
+MESSAGE_EVENTS = {"im": "message.im", "channel": "message.channels", "group": "message.groups"}
+THREAD_CHANNEL_TYPES = frozenset({"channel", "group"})
+# Slack's answers when the bot cannot post in a channel: it must be invited first.
+NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
+REPORT_FILENAME = "report.png"
+MAX_UPLOAD_COMMENT = 4000
 
 Handler = Callable[[AsyncArgs], Awaitable[None]]
 
 
 class DeliveryError(RuntimeError):
     """Slack refused an answer sent to a response_url."""
+
+
+@dataclass(frozen=True)
+class SlackUser:
+    """What `users.info` tells about a user, cached: their locale (the language of replies
+    with no text to detect one from) and whether they administer the workspace (a
+    workspace admin or owner counts as a manager)."""
+
+    locale: str | None = None
+    admin: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,9 +130,20 @@ class Destination:
         """Which invitation fits: in a DM the rep can simply reply; elsewhere, the button."""
         if self.response_url or (self.ephemeral_user and not self.thread_ts):
             return "private"
-        if self.channel and self.channel[:1] in {"D", "U", "W"}:  # a DM, or a user id (their DM)
+        if self.is_dm:
             return "dm"
         return "thread"
+
+    @property
+    def is_dm(self) -> bool:
+        return bool(self.channel) and str(self.channel)[:1] in {"D", "U", "W"}  # a DM, or a user id
+
+    def private_for(self, user: str) -> Destination:
+        """The same place, seen by `user` only: a public channel or thread becomes an
+        ephemeral message there; a response_url, an ephemeral message or a DM already is."""
+        if self.response_url or self.ephemeral_user or self.is_dm:
+            return self
+        return replace(self, ephemeral_user=user)
 
 
 def _is_rep_message(event: Mapping[str, Any]) -> bool:
@@ -111,6 +155,22 @@ def _is_rep_message(event: Mapping[str, Any]) -> bool:
         and not event.get("bot_profile")
         and event.get("subtype") in _USER_SUBTYPES
     )
+
+
+def _is_thread_reply(event: Mapping[str, Any]) -> bool:
+    """A reply in a channel thread (where drill answers are), not the thread's first post."""
+    thread = event.get("thread_ts")
+    return (
+        event.get("channel_type") in THREAD_CHANNEL_TYPES
+        and isinstance(thread, str)
+        and bool(thread)
+        and thread != event.get("ts")
+    )
+
+
+def _in_group(channel: str) -> bool:
+    """A channel or a private channel, not a DM (DM ids start with D)."""
+    return bool(channel) and not channel.startswith("D")
 
 
 def _command_words(flow: CoachingFlow) -> dict[str, set[str]]:
@@ -136,14 +196,14 @@ class SlackChannel:
         # next requests would wait behind them. A few answers progress at a time; the
         # others wait their turn (cheaply), already acked.
         self._work = asyncio.Semaphore(work_limit)
-        self._locales: dict[str, tuple[float, str | None]] = {}
+        self._users: dict[str, tuple[float, SlackUser]] = {}
 
     # ------------------------------------------------------------------ wiring
 
     def register(self, app: AsyncApp) -> None:
         app.middleware(self._tag_request)
         app.error(self._on_error)
-        app.event("message")(self._ack_then(self._on_direct_message))
+        app.event("message")(self._ack_then(self._on_message, relevant=self._wanted_message))
         app.event("app_mention")(self._ack_then(self._on_mention))
         app.event("app_home_opened")(self._ack_then(self._on_home_opened))
         app.command(SLASH_COMMAND)(self._ack_then(self._on_slash_command))
@@ -153,12 +213,15 @@ class SlackChannel:
         app.action(ACTION_REWROTE)(self._ack_then(self._on_rewrote))
         app.view(VIEW_REWRITE)(self._ack_then(self._on_rewrite_submitted))
 
-    def _ack_then(self, handler: Handler) -> Handler:
+    def _ack_then(self, handler: Handler, relevant: Callable[[AsyncArgs], bool] | None = None) -> Handler:
         """A Bolt listener that acks (empty: answers always come through the Web API) and
-        leaves the work to a task, so the ack never waits for coaching or Slack."""
+        leaves the work to a task, so the ack never waits for coaching or Slack. Events
+        that `relevant` rejects (channel chatter) are only acked: no task, no API call."""
 
         async def ack_then_work(args: AsyncArgs) -> None:
             await args.ack()
+            if relevant is not None and not relevant(args):
+                return
             task = asyncio.create_task(self._work_on(handler, args), name=f"slack-{handler.__name__}")
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
@@ -204,6 +267,26 @@ class SlackChannel:
 
     # ------------------------------------------------------------------ surfaces
 
+    @staticmethod
+    def _wanted_message(args: AsyncArgs) -> bool:
+        """A rep's message in the DM, or a rep's reply in a channel thread that does not
+        address the bot (a mention is the `app_mention` listener's)."""
+        event = args.event or {}
+        if not _is_rep_message(event):
+            return False
+        if event.get("channel_type") == "im":
+            return True
+        bot = args.context.bot_user_id
+        mentioned = bool(bot) and f"<@{bot}" in str(event.get("text") or "")
+        return _is_thread_reply(event) and not mentioned
+
+    async def _on_message(self, args: AsyncArgs) -> None:
+        event = args.event or {}
+        if event.get("channel_type") == "im":
+            await self._on_direct_message(args)
+        elif _is_thread_reply(event):
+            await self._on_thread_reply(args)
+
     async def _on_direct_message(self, args: AsyncArgs) -> None:
         event = args.event or {}
         if event.get("channel_type") != "im" or not _is_rep_message(event):
@@ -214,9 +297,44 @@ class SlackChannel:
             if not await self._first_time(args.body):
                 return
             text = dm_command(slack_to_plain(event.get("text"), args.context.bot_user_id), self.commands)
-            locale = await self._locale(args.client, user)
-            reply = await self._handle(self._key(user, channel), text, locale)
-            await self._send(args.client, dest, reply, CardRef(conversation=channel, owner=user))
+            info = await self._user(args.client, user)
+            message = IncomingMessage(
+                key=self._key(user, channel),
+                text=text,
+                locale=info.locale,
+                chat_id=channel,
+                in_group=False,
+                platform_admin=self._admin(info, text),
+            )
+            reply = await self.flow.handle(message)
+            ref = CardRef(conversation=channel, owner=user)
+            await self._reply(args.client, dest, reply, ref, message, dm=channel)
+
+    async def _on_thread_reply(self, args: AsyncArgs) -> None:
+        """A reply in a channel thread: a drill answer when the thread is a drill post,
+        coached for its author only (ephemeral, in the thread); anything else is the
+        team's own conversation and is left alone, without a single API call."""
+        event = args.event or {}
+        team = self.flow.team
+        if team is None or not _is_rep_message(event):
+            return
+        user, channel, thread = str(event["user"]), str(event["channel"]), str(event["thread_ts"])
+        message = IncomingMessage(
+            key=self._key(user, f"{channel}:{thread}"),
+            text=slack_to_plain(event.get("text"), args.context.bot_user_id),
+            chat_id=channel,
+            in_group=True,
+            reply_to=thread,
+        )
+        if await team.open_run_for(message) is None:
+            return
+        dest = Destination(channel=channel, thread_ts=thread, ephemeral_user=user)
+        async with self._apologising(args, dest, user):
+            if not await self._first_time(args.body):
+                return
+            info = await self._user(args.client, user)
+            reply = await self.flow.handle(message.model_copy(update={"locale": info.locale}))
+            await self._reply(args.client, dest, reply.model_copy(update={"private": True}), None, message)
 
     async def _on_mention(self, args: AsyncArgs) -> None:
         event = args.event or {}
@@ -230,10 +348,23 @@ class SlackChannel:
                 return
             raw = strip_leading_mention(str(event.get("text") or ""))
             text = dm_command(slack_to_plain(raw, args.context.bot_user_id), self.commands).strip()
-            locale = await self._locale(args.client, user)
+            text = text or "/help"
+            info = await self._user(args.client, user)
             conversation = f"{channel}:{root}"
-            reply = await self._handle(self._key(user, conversation), text or "/help", locale)
-            await self._send(args.client, dest, reply, CardRef(conversation=conversation, owner=user))
+            thread = event.get("thread_ts")
+            # In a drill's thread, the mention is an answer: the flow coaches it privately.
+            message = IncomingMessage(
+                key=self._key(user, conversation),
+                text=text,
+                locale=info.locale,
+                chat_id=channel,
+                in_group=_in_group(channel),
+                reply_to=str(thread) if thread and thread != event.get("ts") else None,
+                platform_admin=self._admin(info, text),
+            )
+            reply = await self.flow.handle(message)
+            ref = CardRef(conversation=conversation, owner=user)
+            await self._reply(args.client, dest, reply, ref, message)
 
     async def _on_home_opened(self, args: AsyncArgs) -> None:
         event = args.event or {}
@@ -260,13 +391,21 @@ class SlackChannel:
         )
         async with self._apologising(args, dest, user):
             kind, text = slash_intent(slack_to_plain(command.get("text")), self.commands)
-            locale = await self._locale(args.client, user)
+            info = await self._user(args.client, user)
             key = self._key(user, channel)
+            message = IncomingMessage(
+                key=key,
+                text=text,
+                locale=info.locale,
+                chat_id=channel,
+                in_group=_in_group(channel),
+                platform_admin=self._admin(info, text),
+            )
             if kind == "ask":
-                reply = await self._ask(key, text, locale)
+                reply = await self._ask(key, text, info.locale)
             else:
-                reply = await self._handle(key, text, locale)
-            await self._send(args.client, dest, reply, CardRef(conversation=channel, owner=user))
+                reply = await self.flow.handle(message)
+            await self._reply(args.client, dest, reply, CardRef(conversation=channel, owner=user), message)
 
     async def _on_shortcut(self, args: AsyncArgs) -> None:
         """The "Coach this opener" shortcut, on any message: the card goes privately to
@@ -374,6 +513,11 @@ class SlackChannel:
     async def _handle(self, key: ConversationKey, text: str, locale: str | None) -> Reply:
         return await self.flow.handle(IncomingMessage(key=key, text=text, locale=locale))
 
+    def _admin(self, info: SlackUser, text: str) -> bool:
+        """The workspace admin flag, passed for the manager commands only (drill, report,
+        onboard status): the only ones it changes anything for."""
+        return info.admin and is_manager_command(text, self.commands)
+
     async def _ask(self, key: ConversationKey, question: str, locale: str | None) -> Reply:
         """`/fournil ask`: the flow's `ask` when the knowledge search is there (it returns
         the reply, or a (reply, answer) pair), else the `/ask` command through `handle`."""
@@ -395,25 +539,33 @@ class SlackChannel:
         return code if code in self.flow.coach.languages else None
 
     async def _locale(self, client: AsyncWebClient, user: str) -> str | None:
-        """The rep's Slack locale (`users.info`), cached: it decides the language of
-        anything that has no text to detect a language from (help, notices, the Home)."""
+        return (await self._user(client, user)).locale
+
+    async def _user(self, client: AsyncWebClient, user: str) -> SlackUser:
+        """The rep's Slack locale and admin flag (one `users.info`), cached: the locale
+        decides the language of anything that has no text to detect a language from
+        (help, notices, the Home); the flag makes a workspace admin or owner a manager."""
         now = time.monotonic()
-        cached = self._locales.get(user)
+        cached = self._users.get(user)
         if cached is not None and cached[0] > now:
             return cached[1]
-        locale: str | None = None
+        info = SlackUser()
         try:
             response = await asyncio.wait_for(
                 client.users_info(user=user, include_locale=True), LOCALE_TIMEOUT_SECONDS
             )
-            value = (response.get("user") or {}).get("locale")
-            locale = value if isinstance(value, str) else None
+            found = response.get("user") or {}
+            value = found.get("locale")
+            info = SlackUser(
+                locale=value if isinstance(value, str) else None,
+                admin=found.get("is_admin") is True or found.get("is_owner") is True,
+            )
         except Exception as exc:  # a missing scope or a slow API must not cost the card
-            log.info("slack: no locale for %s (%s)", user, exc)
-        self._locales[user] = (now + LOCALE_TTL_SECONDS, locale)
-        while len(self._locales) > LOCALE_CACHE_SIZE:
-            self._locales.pop(next(iter(self._locales)))
-        return locale
+            log.info("slack: no user info for %s (%s)", user, exc)
+        self._users[user] = (now + LOCALE_TTL_SECONDS, info)
+        while len(self._users) > LOCALE_CACHE_SIZE:
+            self._users.pop(next(iter(self._users)))
+        return info
 
     @staticmethod
     def _action_destination(body: Mapping[str, Any], user: str) -> Destination:
@@ -432,6 +584,100 @@ class SlackChannel:
             return Destination(channel=str(channel), thread_ts=thread_ts, ephemeral_user=user)
         return Destination(response_url=str(response_url) if response_url else None, channel=user)
 
+    async def _reply(
+        self,
+        client: AsyncWebClient,
+        dest: Destination,
+        reply: Reply,
+        ref: CardRef | None,
+        message: IncomingMessage,
+        *,
+        dm: str | None = None,
+    ) -> None:
+        """Where a reply goes: a drill post publicly to the team channel (then its ts to
+        the run), a drill summary to the channel too, a chart to the requester's DM, a
+        private reply only to its author, anything else to `dest`. `dm` is the user's
+        DM with the bot when known."""
+        user = message.key.user_id
+        chat = message.chat_id if message.in_group else None
+        if reply.drill_run is not None and chat:
+            await self._post_drill(client, dest, reply, chat, user)
+        elif reply.image is not None:
+            await self._send_report(client, dest, reply, user, dm)
+        elif reply.kind == ReplyKind.SUMMARY and chat:
+            await self.post(client, chat, reply)
+        else:
+            await self._send(client, dest.private_for(user) if reply.private else dest, reply, ref)
+
+    def _strings(self, reply: Reply) -> SlackStrings:
+        return strings_for(self.flow.coach.strings(reply.language).lang, self.default_language)
+
+    def _slack_reply(self, reply: Reply) -> Reply:
+        """The core names commands as `/drill list`; Slack users type `/fournil drill list`."""
+        return reply.model_copy(update={"text": slack_commands(reply.text, self.commands)})
+
+    async def post(self, client: AsyncWebClient, chat_id: str, reply: Reply) -> str | None:
+        """A reply as a public message in a team channel (drill posts, summaries); returns
+        its ts, the message id thread replies point at. Slack errors are raised."""
+        ui = self.flow.coach.strings(reply.language)
+        strings = strings_for(ui.lang, self.default_language)
+        reply = self._slack_reply(reply)
+        blocks = reply_blocks(reply, ui, strings, ref=None, surface="thread")
+        response = await client.chat_postMessage(
+            channel=chat_id, text=reply_text(reply, ui, strings), blocks=blocks, unfurl_links=False
+        )
+        ts = response.get("ts")
+        return str(ts) if ts else None
+
+    async def _post_drill(
+        self, client: AsyncWebClient, dest: Destination, reply: Reply, chat_id: str, user: str
+    ) -> None:
+        """`/fournil drill now`: the drill goes to the channel for everyone, and the run
+        learns which message answers reply to. When Slack refuses (the bot is not in the
+        channel), the run is closed at once and the manager is told to invite the bot."""
+        run_id = reply.drill_run
+        assert run_id is not None and self.flow.team is not None
+        try:
+            ts = await self.post(client, chat_id, reply)
+        except SlackApiError as exc:
+            if exc.response.get("error") not in NOT_A_MEMBER:
+                raise
+            await self.flow.team.store.close_run(run_id, datetime.now(UTC))
+            note = self._strings(reply).invite_me
+            await self._deliver(client, dest.private_for(user), text_blocks(note), note)
+            return
+        if ts is not None:
+            await self.flow.team.attach(run_id, ts)
+
+    async def _send_report(
+        self, client: AsyncWebClient, dest: Destination, reply: Reply, user: str, dm: str | None
+    ) -> None:
+        """The team report: its chart uploaded (files.uploadV2) to the manager's DM with
+        the text as the comment, never to a channel, even when asked in one (a short
+        ephemeral note there says where it went)."""
+        assert reply.image is not None
+        if dm is None:
+            opened = await client.conversations_open(users=user)
+            dm = str((opened.get("channel") or {})["id"])
+        reply = self._slack_reply(reply)
+        text = mrkdwn(reply.text)
+        title = reply.text.strip().splitlines()[0].strip("*_ #") if reply.text.strip() else REPORT_FILENAME
+        comment = text
+        if len(text) > MAX_UPLOAD_COMMENT:  # the whole text as a message, the chart after it
+            await self._send(client, Destination(channel=dm), reply.model_copy(update={"image": None}), None)
+            comment = fit(title, MAX_FALLBACK_TEXT)
+        await client.files_upload_v2(
+            content=reply.image,
+            filename=REPORT_FILENAME,
+            title=title,
+            alt_txt=title,
+            channel=dm,
+            initial_comment=comment,
+        )
+        if dest.channel != dm:
+            note = self._strings(reply).report_in_dm
+            await self._deliver(client, dest.private_for(user), text_blocks(note), note)
+
     async def _send(
         self, client: AsyncWebClient, dest: Destination, reply: Reply, ref: CardRef | None
     ) -> None:
@@ -439,6 +685,7 @@ class SlackChannel:
         strings = strings_for(ui.lang, self.default_language)
         if ref is not None:
             ref = ref.model_copy(update={"lang": ui.lang})
+        reply = self._slack_reply(reply)
         blocks = reply_blocks(reply, ui, strings, ref=ref, surface=dest.surface)
         await self._deliver(client, dest, blocks, reply_text(reply, ui, strings))
 
@@ -481,3 +728,25 @@ class SlackChannel:
                 await self._deliver(args.client, dest, text_blocks(apology), apology)
             except Exception as exc:
                 log.warning("slack: request %s: the apology could not be delivered either (%s)", rid, exc)
+
+
+class SlackPoster:
+    """The drill clock's `TeamPoster` in Slack: a scheduled drill or a summary posted to
+    its channel, the message ts returned. A refusal (the bot was removed from the
+    channel) is logged and gives None; a drill that could not be posted is closed at
+    once, so it never comes back as an empty summary."""
+
+    def __init__(self, channel: SlackChannel, client: AsyncWebClient) -> None:
+        self.channel = channel
+        self.client = client
+
+    async def post(self, chat_id: str, reply: Reply) -> str | None:
+        try:
+            return await self.channel.post(self.client, chat_id, reply)
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            log.warning("slack: cannot post to %s (%s)", chat_id, error)
+            team = self.channel.flow.team
+            if reply.drill_run is not None and team is not None and error in NOT_A_MEMBER:
+                await team.store.close_run(reply.drill_run, datetime.now(UTC))
+            return None

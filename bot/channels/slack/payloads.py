@@ -24,6 +24,13 @@ ASK_WORDS = frozenset({"ask", "question", "demander", "demande", "q"})
 # Flow commands that take an argument; the others only count when they stand alone, so
 # "/fournil New quarter, new priorities…" is coached, not read as `/new`.
 ARGUMENT_COMMANDS = ("coach", "lang", "explain")
+# Team commands and how many words may follow them (`drill every monday 9:30 cold-call`,
+# `report 28`, `onboard status`, `share on`); longer text is an opener to coach, so
+# "Share your plans for…" pasted in the DM is coached, not read as `/share`.
+TEAM_COMMAND_WORDS = {"drill": 8, "report": 1, "onboard": 1, "share": 1, "privacy": 0}
+# What managers ask for: the workspace admin flag matters for these only.
+MANAGER_COMMANDS = frozenset({"drill", "report"})
+MANAGER_ONBOARD_WORDS = frozenset({"status", "team", "équipe", "equipe"})
 
 
 def slack_to_plain(text: str | None, bot_user_id: str | None = None) -> str:
@@ -123,6 +130,9 @@ def slash_intent(text: str | None, commands: Mapping[str, Iterable[str]]) -> Int
     rest = rest.strip()
     if word in ASK_WORDS:
         return ("ask", rest)
+    team = team_command(text, commands)
+    if team is not None:
+        return ("flow", team)
     for name, words in commands.items():
         lowered = {w.lower() for w in words}
         if word not in lowered:
@@ -134,12 +144,62 @@ def slash_intent(text: str | None, commands: Mapping[str, Iterable[str]]) -> Int
     return ("flow", f"/coach {text}")
 
 
+def team_command(text: str, commands: Mapping[str, Iterable[str]]) -> str | None:
+    """`drill now`, `report 28`, `onboard status`, `share on`, `privacy` (any language's
+    word) as the flow command (`/drill now`…); None when the text is not one, including
+    when too many words follow the command word to be anything but an opener."""
+    first, _, rest = text.strip().partition(" ")
+    word = first.lower()
+    args = rest.split()
+    for name, limit in TEAM_COMMAND_WORDS.items():
+        if word in {w.lower() for w in commands.get(name, ())} and len(args) <= limit:
+            return f"/{word} {' '.join(args)}".rstrip()
+    return None
+
+
+def command_name(text: str, commands: Mapping[str, Iterable[str]]) -> str | None:
+    """Which flow command a `/word …` text is (its name in the vocabulary), if any."""
+    if not text.startswith("/"):
+        return None
+    word = text[1:].split(" ", 1)[0].lower()
+    for name, words in commands.items():
+        if word in {w.lower() for w in words}:
+            return name
+    return None
+
+
+def is_manager_command(text: str, commands: Mapping[str, Iterable[str]]) -> bool:
+    """`/drill …`, `/report …`, `/onboard status`: only managers (or workspace admins) may."""
+    name = command_name(text, commands)
+    if name in MANAGER_COMMANDS:
+        return True
+    args = text.split()[1:]
+    return name == "onboard" and bool(args) and args[0].lower() in MANAGER_ONBOARD_WORDS
+
+
 def dm_command(text: str, commands: Mapping[str, Iterable[str]]) -> str:
-    """A lone "help" / "aide" typed in the DM is a request for help, not an opener."""
+    """A lone "help" / "aide" typed in the DM is a request for help, not an opener; the
+    team commands typed without their slash (Slack keeps "/…" for slash commands) are
+    those commands."""
     stripped = text.strip().lower().rstrip("?!. ")
     if stripped in {w.lower() for w in commands.get("help", ())} or text.strip() == "?":
         return "/help"
-    return text
+    return team_command(text, commands) or text
+
+
+_SLASHED = re.compile(r"(?<![\w/<|.:])/([a-zéè]+)\b")
+
+
+def slack_commands(text: str, commands: Mapping[str, Iterable[str]], slash: str = "/fournil") -> str:
+    """The core names its commands as Telegram does (`/drill now`, `/share on`); in Slack
+    they are sub-commands of `/fournil`: "/drill list" reads "/fournil drill list"."""
+    known = {w.lower() for words in commands.values() for w in words}
+
+    def rewrite(match: re.Match[str]) -> str:
+        word = match.group(1)
+        return f"{slash} {word}" if word.lower() in known else match.group(0)
+
+    return _SLASHED.sub(rewrite, text)
 
 
 def request_id(body: Mapping[str, Any]) -> str:

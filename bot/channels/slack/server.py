@@ -11,6 +11,10 @@ Two ways to receive Slack's requests, one app:
 `process_before_response=True` makes Bolt answer as soon as the listener function
 returns, in both modes; the listeners only ack and schedule their work (see
 `channel.py`). `/healthz` is served in both modes.
+
+In both modes the drill clock runs beside the app (`running_clock`): every
+`FOURNIL_CLOCK_SECONDS` it posts the scheduled drills that are due and closes the open
+ones whose time is up; it stops, its current tick finished, before the app shuts down.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import contextlib
 import gc
 import logging
 import signal
-from collections.abc import Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -38,10 +42,11 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import open_flow, warm_up
-from bot.channels.slack.channel import SlackChannel
+from bot.channels.slack.channel import CHANNEL, SlackChannel, SlackPoster
 from bot.core.coach import Coach
 from bot.core.errors import FournilError
 from bot.core.flow import CoachingFlow
+from bot.core.team import DrillClock
 from bot.settings import Settings
 
 log = logging.getLogger("fournil.slack")
@@ -50,6 +55,7 @@ EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 DEFAULT_API_BASE_URL = "https://slack.com/api/"
 API_TIMEOUT_SECONDS = 30
+CLOCK_STOP_SECONDS = 10.0  # a tick in progress (a post, a summary) may finish this long
 
 
 # Coached once at start-up: the language detector is built on first use, and the first
@@ -206,6 +212,42 @@ async def _refused_as_error(variable: str, client: AsyncWebClient, call: Awaitab
         raise FournilError(f"cannot reach the Slack Web API at {client.base_url}: {reason}") from None
 
 
+def build_clock(app: FournilSlackApp, settings: Settings) -> DrillClock | None:
+    """The drill clock of this app: Slack's drills and summaries, posted with the app's
+    client; None when the flow has no team coaching."""
+    team = app.channel.flow.team
+    if team is None:
+        return None
+    poster = SlackPoster(app.channel, app.client)
+    return DrillClock(team, CHANNEL, poster, interval=settings.clock_seconds)
+
+
+@contextlib.asynccontextmanager
+async def running_clock(app: FournilSlackApp, settings: Settings) -> AsyncIterator[DrillClock | None]:
+    """The drill clock as a task for as long as the block runs; on the way out (stop,
+    Ctrl-C, cancellation) it is told to stop, its tick in progress finishes (or is
+    cancelled after CLOCK_STOP_SECONDS), and the task is awaited: nothing leaks."""
+    clock = build_clock(app, settings)
+    if clock is None:
+        yield None
+        return
+    stop = asyncio.Event()
+    task = asyncio.create_task(clock.run(stop), name="fournil-slack-drill-clock")
+    try:
+        yield clock
+    finally:
+        stop.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), CLOCK_STOP_SECONDS)
+        except TimeoutError:
+            log.warning("slack: the drill clock did not stop within %ss, cancelled", CLOCK_STOP_SECONDS)
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+
 @contextlib.contextmanager
 def _stop_on_sigterm(stop: asyncio.Event) -> Iterator[None]:
     """SIGTERM (containers, systemd) stops like Ctrl-C: in-flight cards are finished."""
@@ -236,7 +278,8 @@ async def _serve_http(app: FournilSlackApp, settings: Settings, stop: asyncio.Ev
             settings.port,
             EVENTS_PATH,
         )
-        await stop.wait()
+        async with running_clock(app, settings):
+            await stop.wait()
     finally:
         await runner.cleanup()
 
@@ -255,7 +298,8 @@ async def _serve_socket_mode(
             log.warning("no health endpoint on %s:%s: %s", settings.host, settings.port, exc.strerror)
         await handler.connect_async()  # type: ignore[no-untyped-call]
         log.info("Fournil for Slack: Socket Mode, connected")
-        await stop.wait()
+        async with running_clock(app, settings):
+            await stop.wait()
     finally:
         await handler.close_async()  # type: ignore[no-untyped-call]
         await app.channel.drain()

@@ -40,6 +40,8 @@ class SlackStrings(BaseModel):
     modal_hint: str
     apology: str
     help: str
+    invite_me: str
+    report_in_dm: str
     home_title: str
     home_how: str
     home_progress: str
