@@ -104,7 +104,7 @@ async def _schedule(harness: Harness, settings: Settings) -> DrillSchedule:
 async def test_scheduled_drill_answered_in_its_thread_and_summarised(
     team: tuple[Harness, Settings],
 ) -> None:
-    harness, _ = team
+    harness, settings = team
     stub, store = harness.stub, _team(harness).store
     schedule = await _schedule(harness, settings)
     assert stub.of("chat.postMessage") == []  # scheduling posts nothing yet
@@ -144,7 +144,7 @@ async def test_scheduled_drill_answered_in_its_thread_and_summarised(
 
 
 async def test_a_non_manager_cannot_post_a_drill(team: tuple[Harness, Settings]) -> None:
-    harness, _ = team
+    harness, _settings = team
     answer = await _slash(harness, "drill now", REP)
     assert "Only managers" in _texts(answer)
     assert answer.params["response_type"] == "ephemeral"
@@ -154,7 +154,7 @@ async def test_a_non_manager_cannot_post_a_drill(team: tuple[Harness, Settings])
 
 
 async def test_a_workspace_admin_counts_as_a_manager(team: tuple[Harness, Settings]) -> None:
-    harness, _ = team
+    harness, _settings = team
     harness.stub.admins.add(ADMIN)
     sent = await harness.sender.form(
         slash_command("drill now", harness.stub.response_url(), user=ADMIN, channel=C1)
@@ -175,7 +175,7 @@ async def test_a_workspace_admin_counts_as_a_manager(team: tuple[Harness, Settin
 
 
 async def test_drill_now_with_an_id_and_a_manual_close(team: tuple[Harness, Settings]) -> None:
-    harness, _ = team
+    harness, _settings = team
     ids = await _slash(harness, "drill ids", MANAGER)
     drill_id = next(line for line in _texts(ids).splitlines() if line.startswith("• ")).split()[1]
     await harness.sender.form(
@@ -220,7 +220,7 @@ async def test_a_restart_between_scheduling_and_firing_fires_once(
 
 
 async def test_ordinary_channel_messages_cost_nothing(team: tuple[Harness, Settings]) -> None:
-    harness, _ = team
+    harness, _settings = team
     chatter = [
         thread_reply("Great call today, well done!", "1700000000.000100", user="UANS1", channel=C1),
         {
@@ -243,7 +243,7 @@ async def test_ordinary_channel_messages_cost_nothing(team: tuple[Harness, Setti
 async def test_a_mention_in_a_drill_thread_is_answered_once_and_privately(
     team: tuple[Harness, Settings],
 ) -> None:
-    harness, _ = team
+    harness, _settings = team
     await harness.sender.form(
         slash_command("drill now", harness.stub.response_url(), user=MANAGER, channel=C1)
     )
@@ -263,7 +263,7 @@ async def test_a_mention_in_a_drill_thread_is_answered_once_and_privately(
 
 
 async def test_a_drill_where_the_bot_is_not_invited(team: tuple[Harness, Settings]) -> None:
-    harness, _ = team
+    harness, _settings = team
     harness.stub.fail["chat.postMessage"] = "not_in_channel"
     answer = await _slash(harness, "drill now", MANAGER)
     assert "invite me" in _texts(answer)
@@ -330,7 +330,7 @@ async def test_report_typed_in_the_dm_is_uploaded_there(team: tuple[Harness, Set
 async def test_team_slash_commands(
     team: tuple[Harness, Settings], text: str, user: str, expected: str
 ) -> None:
-    harness, _ = team
+    harness, _settings = team
     answer = await _slash(harness, text, user)
     assert expected in _texts(answer)
     assert answer.params["response_type"] == "ephemeral"
@@ -350,7 +350,7 @@ async def test_team_slash_commands(
 async def test_team_commands_typed_in_the_dm(
     team: tuple[Harness, Settings], text: str, user: str, expected: str
 ) -> None:
-    harness, _ = team
+    harness, _settings = team
     await harness.sender.event(event_callback(dm_event(text, user=user, channel="D" + user[1:])))
     [answer] = await harness.stub.wait_for("chat.postMessage")
     assert answer.params["channel"] == "D" + user[1:]
@@ -358,7 +358,7 @@ async def test_team_commands_typed_in_the_dm(
 
 
 async def test_the_users_info_lookup_is_cached(team: tuple[Harness, Settings]) -> None:
-    harness, _ = team
+    harness, _settings = team
     harness.stub.admins.add(ADMIN)
     await _slash(harness, "drill list", ADMIN, name="a")
     await _slash(harness, "drill list", ADMIN, name="b")
