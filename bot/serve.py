@@ -65,9 +65,7 @@ class TeamCollector(Collector):
             "Cards in the last 24 hours whose version ends as a real question",
             figures.real_questions_24h,
         )
-        yield GaugeMetricFamily(
-            "fournil_principles", "Principles in the knowledge base", figures.principles
-        )
+        yield GaugeMetricFamily("fournil_principles", "Principles in the knowledge base", figures.principles)
         yield GaugeMetricFamily("fournil_drills", "Drills available", len(figures.team.drills.ids()))
 
 

@@ -68,6 +68,7 @@ def compare_scores_line(comparison: Comparison, ui: UiStrings) -> str:
 
 def render_comparison(comparison: Comparison, ui: UiStrings, invite_next: bool = True) -> str:
     """`invite_next` off where the next step is not another rewrite (drills, onboarding)."""
+
     def names(categories: Sequence[str]) -> str:
         return ", ".join(ui.category(c) for c in categories) or ui.text("compare", "none")
 
