@@ -17,14 +17,14 @@ import random
 import re
 import statistics
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.core.coach import Coach
 from bot.core.drills import Drill, DrillLibrary
-from bot.core.models import CoachCard, Comparison, IncomingMessage, Reply, ReplyKind
+from bot.core.models import Comparison, IncomingMessage, Reply, ReplyKind
 from bot.core.onboarding import OnboardingPath, OnboardingStep, check_passed
 from bot.core.ports import (
     CardRecord,
@@ -64,10 +64,6 @@ class TeamConfig:
     def is_manager(self, channel: str, user_id: str, platform_admin: bool = False) -> bool:
         """`FOURNIL_MANAGERS` entries are `channel:user` (`slack:U123`) or a bare user id."""
         return platform_admin or f"{channel}:{user_id}" in self.managers or user_id in self.managers
-
-
-def has_real_question(card: CoachCard) -> bool:
-    return card.ends_as_real_question
 
 
 @dataclass
@@ -241,7 +237,7 @@ class TeamCoach:
                 text=redact(text),
                 score=card.score,
                 categories=[str(c) for c in card.categories],
-                has_question=has_real_question(card),
+                has_question=card.ends_as_real_question,
             )
         )
         await self.store.record_card(
@@ -251,7 +247,7 @@ class TeamCoach:
                 score=card.score,
                 categories=[str(c) for c in card.categories],
                 is_rewrite=False,
-                has_question=has_real_question(card),
+                has_question=card.ends_as_real_question,
             )
         )
         good = "\n".join(f"- {point}" for point in drill.good_answer)
@@ -463,11 +459,11 @@ class TeamCoach:
                 score=card.score,
                 categories=[str(c) for c in card.categories],
                 is_rewrite=True,
-                has_question=has_real_question(card),
+                has_question=card.ends_as_real_question,
             )
         )
         unmet = check_passed(
-            step.check, card.score, [str(c) for c in card.categories], has_real_question(card)
+            step.check, card.score, [str(c) for c in card.categories], card.ends_as_real_question
         )
         body = render_comparison(comparison, ui, invite_next=False)
         if unmet:
@@ -630,6 +626,3 @@ def _one_line(text: str, limit: int = 400) -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-__all__: Sequence[str] = ("DrillClock", "TeamCoach", "TeamConfig", "TeamPoster", "has_real_question")
