@@ -20,8 +20,8 @@ from bot.core.errors import KnowledgeError
 from bot.core.lexicon import Lexicon, load_lexicons
 from bot.core.models import Category
 from bot.core.onboarding import OnboardingPath, OnboardingStep, load_step
-from bot.core.rules import Rule, load_rule, rule_paths
 from bot.core.report import load_report_strings
+from bot.core.rules import Rule, load_rule, rule_paths
 from bot.core.scoring import load_score_weights
 from bot.core.ui import load_ui, ui_key_problems
 from bot.knowledge.principles import Principle, PrincipleStore, load_principle

@@ -1,25 +1,57 @@
-"""A process-local store for one-shot commands (`fournil coach`), where nothing is kept."""
+"""A process-local store for one-shot commands (`fournil coach`), where nothing is kept.
+
+It implements the same ports as `SqlStore` (conversations and team data), with the same
+answers, so code paths and tests can use either; races are trivially won here, as a single
+event loop runs every call to completion.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from bot.core.models import ConversationKey
-from bot.core.ports import CardRecord, ConversationState
+from bot.core.ports import (
+    CardRecord,
+    ConversationState,
+    DrillAnswer,
+    DrillRun,
+    DrillSchedule,
+    OnboardingProgress,
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 class MemoryStore:
     def __init__(self) -> None:
         self._conversations: dict[ConversationKey, ConversationState] = {}
         self._languages: dict[tuple[str, str], str | None] = {}
+        self._consent: dict[tuple[str, str], bool] = {}
         self.cards: list[CardRecord] = []
-        self._events: set[tuple[str, str]] = set()
+        self._events: dict[tuple[str, str], datetime] = {}
+        self._schedules: dict[int, DrillSchedule] = {}
+        self._runs: dict[int, DrillRun] = {}
+        self._answers: dict[tuple[int, str, str], DrillAnswer] = {}
+        self._progress: dict[tuple[str, str], OnboardingProgress] = {}
+        self._next_id = 0
+
+    def _new_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    # --- ConversationStore -------------------------------------------------------------
 
     async def load_conversation(self, key: ConversationKey) -> ConversationState | None:
         return self._conversations.get(key)
 
     async def save_conversation(self, state: ConversationState) -> None:
-        self._conversations[state.key] = state
+        self._conversations[state.key] = state.model_copy(update={"updated_at": _now()})
 
     async def record_card(self, record: CardRecord) -> None:
+        if record.created_at is None:
+            record = record.model_copy(update={"created_at": _now()})
         self.cards.append(record)
 
     async def language_preference(self, channel: str, user_id: str) -> str | None:
@@ -31,7 +63,7 @@ class MemoryStore:
     async def claim_event(self, channel: str, event_id: str) -> bool:
         if (channel, event_id) in self._events:
             return False
-        self._events.add((channel, event_id))
+        self._events[(channel, event_id)] = _now()
         return True
 
     async def recent_cards(self, channel: str, user_id: str, limit: int = 10) -> list[CardRecord]:
@@ -39,10 +71,180 @@ class MemoryStore:
         return list(reversed(mine))[:limit]
 
     async def forget_user(self, channel: str, user_id: str) -> int:
-        keys = [k for k in self._conversations if (k.channel, k.user_id) == (channel, user_id)]
+        if not user_id:
+            return 0
+        who = (channel, user_id)
+        keys = [k for k in self._conversations if (k.channel, k.user_id) == who]
         for key in keys:
             del self._conversations[key]
-        cards = [c for c in self.cards if (c.key.channel, c.key.user_id) == (channel, user_id)]
-        self.cards = [c for c in self.cards if c not in cards]
-        language = self._languages.pop((channel, user_id), None) is not None
-        return len(keys) + len(cards) + int(language)
+        before = len(self.cards)
+        self.cards = [c for c in self.cards if (c.key.channel, c.key.user_id) != who]
+        changed = len(keys) + before - len(self.cards)
+        user = who in self._languages or who in self._consent
+        self._languages.pop(who, None)
+        self._consent.pop(who, None)
+        answers = [k for k in self._answers if (k[1], k[2]) == who]
+        for answer_key in answers:
+            del self._answers[answer_key]
+        progress = self._progress.pop(who, None) is not None
+        changed += int(user) + len(answers) + int(progress)
+        for schedule_id, schedule in self._schedules.items():
+            if (schedule.channel, schedule.created_by) == who:
+                self._schedules[schedule_id] = schedule.model_copy(update={"created_by": ""})
+                changed += 1
+        for run_id, run in self._runs.items():
+            if (run.channel, run.opened_by) == who:
+                self._runs[run_id] = run.model_copy(update={"opened_by": ""})
+                changed += 1
+        return changed
+
+    async def count_user_rows(self, channel: str, user_id: str) -> int:
+        """Records that still name a user (the same count as `SqlStore.count_user_rows`)."""
+        who = (channel, user_id)
+        return (
+            sum((k.channel, k.user_id) == who for k in self._conversations)
+            + int(who in self._languages or who in self._consent)
+            + sum((c.key.channel, c.key.user_id) == who for c in self.cards)
+            + sum((k[1], k[2]) == who for k in self._answers)
+            + int(who in self._progress)
+            + sum((s.channel, s.created_by) == who for s in self._schedules.values())
+            + sum((r.channel, r.opened_by) == who for r in self._runs.values())
+        )
+
+    # --- TeamStore: schedules ----------------------------------------------------------
+
+    async def add_schedule(self, schedule: DrillSchedule) -> DrillSchedule:
+        stored = schedule.model_copy(update={"id": self._new_id()})
+        assert stored.id is not None
+        self._schedules[stored.id] = stored
+        return stored
+
+    async def schedules(self, channel: str, chat_id: str) -> list[DrillSchedule]:
+        return [s for _, s in sorted(self._schedules.items()) if (s.channel, s.chat_id) == (channel, chat_id)]
+
+    async def remove_schedule(self, channel: str, chat_id: str, schedule_id: int) -> bool:
+        schedule = self._schedules.get(schedule_id)
+        if schedule is None or (schedule.channel, schedule.chat_id) != (channel, chat_id):
+            return False
+        del self._schedules[schedule_id]
+        return True
+
+    async def due_schedules(self, now: datetime) -> list[DrillSchedule]:
+        due = [s for s in self._schedules.values() if s.next_run_at <= now]
+        return sorted(due, key=lambda s: (s.next_run_at, s.id or 0))
+
+    async def advance_schedule(self, schedule_id: int, expected: datetime, next_run_at: datetime) -> bool:
+        schedule = self._schedules.get(schedule_id)
+        if schedule is None or schedule.next_run_at != expected:
+            return False
+        self._schedules[schedule_id] = schedule.model_copy(update={"next_run_at": next_run_at})
+        return True
+
+    # --- TeamStore: runs and answers ---------------------------------------------------
+
+    async def open_run(self, run: DrillRun) -> DrillRun:
+        stored = run.model_copy(update={"id": self._new_id()})
+        assert stored.id is not None
+        self._runs[stored.id] = stored
+        return stored
+
+    async def set_run_message(self, run_id: int, message_ref: str) -> None:
+        run = self._runs.get(run_id)
+        if run is not None:
+            self._runs[run_id] = run.model_copy(update={"message_ref": message_ref})
+
+    def _chat_runs(self, channel: str, chat_id: str) -> list[DrillRun]:
+        """The chat's runs, newest first."""
+        runs = [r for r in self._runs.values() if (r.channel, r.chat_id) == (channel, chat_id)]
+        return sorted(runs, key=lambda r: (r.opened_at, r.id or 0), reverse=True)
+
+    async def find_run(self, channel: str, chat_id: str, message_ref: str) -> DrillRun | None:
+        runs = [
+            r
+            for r in self._runs.values()
+            if (r.channel, r.chat_id, r.message_ref) == (channel, chat_id, message_ref)
+        ]
+        return max(runs, key=lambda r: r.id or 0, default=None)
+
+    async def latest_open_run(self, channel: str, chat_id: str) -> DrillRun | None:
+        return next((r for r in self._chat_runs(channel, chat_id) if r.closed_at is None), None)
+
+    async def due_runs(self, now: datetime) -> list[DrillRun]:
+        due = [r for r in self._runs.values() if r.closed_at is None and r.closes_at <= now]
+        return sorted(due, key=lambda r: (r.closes_at, r.id or 0))
+
+    async def close_run(self, run_id: int, now: datetime) -> bool:
+        run = self._runs.get(run_id)
+        if run is None or run.closed_at is not None:
+            return False
+        self._runs[run_id] = run.model_copy(update={"closed_at": now})
+        return True
+
+    async def recent_drill_ids(self, channel: str, chat_id: str, limit: int = 10) -> list[str]:
+        return [r.drill_id for r in self._chat_runs(channel, chat_id)[:limit]]
+
+    async def save_answer(self, answer: DrillAnswer) -> None:
+        if answer.created_at is None:
+            answer = answer.model_copy(update={"created_at": _now()})
+        self._answers[(answer.run_id, answer.channel, answer.user_id)] = answer
+
+    async def run_answers(self, run_id: int) -> list[DrillAnswer]:
+        answers = [a for (run, _, _), a in self._answers.items() if run == run_id]
+        return sorted(answers, key=lambda a: a.created_at or _now())
+
+    # --- TeamStore: onboarding and consent ---------------------------------------------
+
+    async def load_progress(self, channel: str, user_id: str) -> OnboardingProgress | None:
+        return self._progress.get((channel, user_id))
+
+    async def save_progress(self, progress: OnboardingProgress) -> None:
+        key = (progress.channel, progress.user_id)
+        if progress.started_at is None:
+            previous = self._progress.get(key)
+            started = previous.started_at if previous is not None else _now()
+            progress = progress.model_copy(update={"started_at": started})
+        self._progress[key] = progress.model_copy(update={"passed": list(progress.passed)})
+
+    async def all_progress(self, channel: str) -> list[OnboardingProgress]:
+        mine = [p for p in self._progress.values() if p.channel == channel]
+        return sorted(mine, key=lambda p: (p.started_at or _now(), p.user_id))
+
+    async def share_consent(self, channel: str, user_id: str) -> bool:
+        return self._consent.get((channel, user_id), False)
+
+    async def set_share_consent(self, channel: str, user_id: str, share: bool) -> None:
+        self._consent[(channel, user_id)] = share
+
+    async def consenting_users(self, channel: str | None = None) -> set[tuple[str, str]]:
+        return {who for who, share in self._consent.items() if share and channel in (None, who[0])}
+
+    # --- TeamStore: team figures and retention -----------------------------------------
+
+    async def cards_between(
+        self, since: datetime, until: datetime, channel: str | None = None
+    ) -> list[CardRecord]:
+        """Cards made in [since, until), oldest first."""
+        found = [
+            c
+            for c in self.cards
+            if c.created_at is not None and since <= c.created_at < until and channel in (None, c.key.channel)
+        ]
+        return sorted(found, key=lambda c: c.created_at or since)
+
+    async def purge_before(self, cutoff: datetime) -> int:
+        old_conversations = [
+            k for k, s in self._conversations.items() if s.updated_at is not None and s.updated_at < cutoff
+        ]
+        for key in old_conversations:
+            del self._conversations[key]
+        before = len(self.cards)
+        self.cards = [c for c in self.cards if c.created_at is None or c.created_at >= cutoff]
+        old_answers = [
+            k for k, a in self._answers.items() if a.created_at is not None and a.created_at < cutoff
+        ]
+        for answer_key in old_answers:
+            del self._answers[answer_key]
+        old_events = [k for k, claimed_at in self._events.items() if claimed_at < cutoff]
+        for event_key in old_events:
+            del self._events[event_key]
+        return len(old_conversations) + before - len(self.cards) + len(old_answers) + len(old_events)

@@ -1,7 +1,18 @@
-"""Conversation state and card history in SQL (SQLite by default, any SQLAlchemy URL).
+"""Conversations, cards, drills, onboarding and consent in SQL: SQLite by default, PostgreSQL
+when the team grows (`FOURNIL_DATABASE_URL=postgresql://…`).
 
 Every message commits before the reply goes out, so a crash or a restart between an
 opener and its rewrite loses nothing. Only redacted text is ever written here.
+
+The schema belongs to the Alembic migrations in `bot/store/migrations/` (see its docstring
+for how to add one): `SqlStore.open` upgrades the database to the latest revision before
+anything else. The ORM classes below must always describe what the migrations build; a test
+compares the two on both backends.
+
+Every query here is plain SQLAlchemy that both SQLite and PostgreSQL run; upserts use each
+dialect's `INSERT … ON CONFLICT`. Races between replicas are settled by the database:
+`claim_event`, `advance_schedule` and `close_run` are single conditional statements, and
+only the call whose statement changed a row acts.
 """
 
 from __future__ import annotations
@@ -9,18 +20,55 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import DateTime, Integer, String, Text, delete, event, select
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    delete,
+    event,
+    false,
+    func,
+    inspect,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bot.core.models import ConversationKey
-from bot.core.ports import CardRecord, ConversationState
+from bot.core.ports import (
+    CardRecord,
+    ConversationState,
+    DrillAnswer,
+    DrillRun,
+    DrillSchedule,
+    OnboardingProgress,
+)
+
+MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
+# The revision that describes the tables the store made before it had migrations: a
+# database that has them but no `alembic_version` table is stamped at it, then upgraded.
+LEGACY_REVISION = "0001"
+# Held while migrating on PostgreSQL, so replicas starting together migrate one at a time.
+_MIGRATION_LOCK_KEY = 0x666F75726E696C  # "fournil"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -35,6 +83,31 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    PostgreSQL keeps `timestamptz`; SQLite keeps text without an offset and hands back naive
+    values, which are UTC because everything is converted to UTC on the way in. A naive
+    datetime is refused: its time zone would be a guess."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime given to the store (expected aware UTC): {value!r}")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -47,7 +120,7 @@ class ConversationRow(Base):
     stage: Mapped[str] = mapped_column(String(32), default="idle")
     versions: Mapped[str] = mapped_column(Text, default="[]")
     language: Mapped[str | None] = mapped_column(String(8), nullable=True)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now, index=True)
 
 
 class UserRow(Base):
@@ -55,7 +128,9 @@ class UserRow(Base):
     channel: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     language: Mapped[str | None] = mapped_column(String(8), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+    # The member agreed that the team sees their drill answers under their name.
+    share_consent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class CardRow(Base):
@@ -68,7 +143,8 @@ class CardRow(Base):
     score: Mapped[int] = mapped_column(Integer)
     categories: Mapped[str] = mapped_column(Text)
     is_rewrite: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now, index=True)
+    has_question: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ProcessedEventRow(Base):
@@ -77,10 +153,86 @@ class ProcessedEventRow(Base):
     __tablename__ = "processed_events"
     channel: Mapped[str] = mapped_column(String(32), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(191), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now, index=True)
 
 
-USER_TABLES = (ConversationRow, UserRow, CardRow)
+class DrillScheduleRow(Base):
+    __tablename__ = "drill_schedules"
+    __table_args__ = (Index("ix_drill_schedules_chat", "channel", "chat_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    chat_id: Mapped[str] = mapped_column(String(128))
+    cron: Mapped[str] = mapped_column(String(128))
+    timezone: Mapped[str] = mapped_column(String(64))
+    drill_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    language: Mapped[str] = mapped_column(String(8))
+    created_by: Mapped[str] = mapped_column(String(128))
+    next_run_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+
+
+class DrillRunRow(Base):
+    __tablename__ = "drill_runs"
+    __table_args__ = (
+        Index("ix_drill_runs_chat", "channel", "chat_id", "opened_at"),
+        Index("ix_drill_runs_message", "channel", "chat_id", "message_ref"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    chat_id: Mapped[str] = mapped_column(String(128))
+    drill_id: Mapped[str] = mapped_column(String(128))
+    language: Mapped[str] = mapped_column(String(8))
+    opened_by: Mapped[str] = mapped_column(String(128))
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    closes_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    message_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # No foreign key: removing a schedule keeps the history of the drills it posted.
+    schedule_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class DrillAnswerRow(Base):
+    __tablename__ = "drill_answers"
+    __table_args__ = (
+        UniqueConstraint("run_id", "channel", "user_id", name="uq_drill_answers_run_user"),
+        Index("ix_drill_answers_user", "channel", "user_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(Integer, ForeignKey("drill_runs.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(128))
+    text: Mapped[str] = mapped_column(Text)
+    score: Mapped[int] = mapped_column(Integer)
+    categories: Mapped[str] = mapped_column(Text)
+    has_question: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now, index=True)
+
+
+class OnboardingProgressRow(Base):
+    __tablename__ = "onboarding_progress"
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    step: Mapped[int] = mapped_column(Integer, default=1)
+    passed: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of step numbers
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+
+
+# Every column that holds a platform user id, and what `/forget` does with its rows:
+# "delete" the row, or "blank" the id when the row must survive for the team (a schedule
+# the manager set up, a drill that was posted). Each of these tables also has `channel`.
+# A test walks the metadata and fails if a user-id column is missing here.
+USER_ID_COLUMN_NAMES = frozenset({"user_id", "created_by", "opened_by"})
+USER_REFERENCES: tuple[tuple[str, str, Literal["delete", "blank"]], ...] = (
+    ("conversations", "user_id", "delete"),
+    ("users", "user_id", "delete"),  # language preference and share consent
+    ("cards", "user_id", "delete"),
+    ("drill_answers", "user_id", "delete"),
+    ("onboarding_progress", "user_id", "delete"),
+    ("drill_schedules", "created_by", "blank"),
+    ("drill_runs", "opened_by", "blank"),
+)
 
 
 def async_url(url: str) -> str:
@@ -93,8 +245,101 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration, built in code: no alembic.ini is needed at run time."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def upgrade_schema(connection: Connection) -> None:
+    """Brings the database on `connection` to the latest revision (inside its transaction).
+
+    A database made before migrations existed (the store's tables, no `alembic_version`)
+    is first stamped at the revision that describes it, so nothing is created twice."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+    config = alembic_config(connection)
+    tables = set(inspect(connection).get_table_names())
+    if "alembic_version" not in tables and "conversations" in tables:
+        command.stamp(config, LEGACY_REVISION)
+    command.upgrade(config, "head")
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _card(row: CardRow) -> CardRecord:
+    return CardRecord(
+        key=ConversationKey(channel=row.channel, user_id=row.user_id, conversation_id=row.conversation_id),
+        language=row.language,
+        score=row.score,
+        categories=json.loads(row.categories),
+        is_rewrite=bool(row.is_rewrite),
+        has_question=bool(row.has_question),
+        created_at=row.created_at,
+    )
+
+
+def _schedule(row: DrillScheduleRow) -> DrillSchedule:
+    return DrillSchedule(
+        id=row.id,
+        channel=row.channel,
+        chat_id=row.chat_id,
+        cron=row.cron,
+        timezone=row.timezone,
+        drill_id=row.drill_id,
+        language=row.language,
+        created_by=row.created_by,
+        next_run_at=row.next_run_at,
+    )
+
+
+def _run(row: DrillRunRow) -> DrillRun:
+    return DrillRun(
+        id=row.id,
+        channel=row.channel,
+        chat_id=row.chat_id,
+        drill_id=row.drill_id,
+        language=row.language,
+        opened_by=row.opened_by,
+        opened_at=row.opened_at,
+        closes_at=row.closes_at,
+        message_ref=row.message_ref,
+        schedule_id=row.schedule_id,
+        closed_at=row.closed_at,
+    )
+
+
+def _answer(row: DrillAnswerRow) -> DrillAnswer:
+    return DrillAnswer(
+        run_id=row.run_id,
+        channel=row.channel,
+        user_id=row.user_id,
+        text=row.text,
+        score=row.score,
+        categories=json.loads(row.categories),
+        has_question=bool(row.has_question),
+        created_at=row.created_at,
+    )
+
+
+def _progress(row: OnboardingProgressRow) -> OnboardingProgress:
+    return OnboardingProgress(
+        channel=row.channel,
+        user_id=row.user_id,
+        step=row.step,
+        passed=json.loads(row.passed),
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
+
+
 class SqlStore:
-    """Implements the core's `ConversationStore` port."""
+    """Implements the core's `ConversationStore` and `TeamStore` ports."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -108,6 +353,7 @@ class SqlStore:
 
     @classmethod
     async def open(cls, url: str) -> SqlStore:
+        """Connects and migrates the schema to the latest revision (a no-op when it is)."""
         parsed = make_url(async_url(url))
         if parsed.drivername.startswith("sqlite") and parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -116,12 +362,34 @@ class SqlStore:
             # WAL lets readers work while a card is saved; NORMAL sync is still crash-safe
             # in WAL mode and cuts the cost of the several commits each message makes.
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
+        try:
+            # Alembic's cookbook, "Programmatic API use (connection sharing) with asyncio".
+            async with engine.begin() as conn:
+                await conn.run_sync(upgrade_schema)
+        except BaseException:
+            await engine.dispose()
+            raise
         return cls(engine)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
 
     async def close(self) -> None:
         await self._engine.dispose()
+
+    def _insert(self, table: type[Base]) -> postgresql.Insert | sqlite.Insert:
+        """An INSERT that can take `ON CONFLICT` on this backend."""
+        if self._engine.dialect.name == "postgresql":
+            return postgresql.insert(table)
+        if self._engine.dialect.name == "sqlite":
+            return sqlite.insert(table)
+        raise NotImplementedError(f"unsupported database: {self._engine.dialect.name}")
+
+    def _table(self, name: str) -> Table:
+        return Base.metadata.tables[name]
+
+    # --- ConversationStore -------------------------------------------------------------
 
     async def load_conversation(self, key: ConversationKey) -> ConversationState | None:
         async with self._sessions() as session:
@@ -138,17 +406,21 @@ class SqlStore:
 
     async def save_conversation(self, state: ConversationState) -> None:
         key = state.key
-        async with self._write_lock, self._sessions.begin() as session:
-            row = await session.get(ConversationRow, (key.channel, key.user_id, key.conversation_id))
-            if row is None:
-                row = ConversationRow(
-                    channel=key.channel, user_id=key.user_id, conversation_id=key.conversation_id
-                )
-                session.add(row)
-            row.stage = state.stage
-            row.versions = json.dumps(state.versions, ensure_ascii=False)
-            row.language = state.language
-            row.updated_at = _now()
+        values = {
+            "stage": state.stage,
+            "versions": json.dumps(state.versions, ensure_ascii=False),
+            "language": state.language,
+            "updated_at": _now(),
+        }
+        statement = self._insert(ConversationRow).values(
+            channel=key.channel, user_id=key.user_id, conversation_id=key.conversation_id, **values
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["channel", "user_id", "conversation_id"],
+            set_={name: statement.excluded[name] for name in values},
+        )
+        async with self._write_lock, self._engine.begin() as conn:
+            await conn.execute(statement)
 
     async def record_card(self, record: CardRecord) -> None:
         async with self._write_lock, self._sessions.begin() as session:
@@ -161,6 +433,8 @@ class SqlStore:
                     score=record.score,
                     categories=json.dumps(record.categories),
                     is_rewrite=int(record.is_rewrite),
+                    has_question=record.has_question,
+                    created_at=record.created_at or _now(),
                 )
             )
 
@@ -170,66 +444,319 @@ class SqlStore:
             return row.language if row is not None else None
 
     async def set_language_preference(self, channel: str, user_id: str, language: str | None) -> None:
-        async with self._write_lock, self._sessions.begin() as session:
-            row = await session.get(UserRow, (channel, user_id))
-            if row is None:
-                session.add(UserRow(channel=channel, user_id=user_id, language=language))
-            else:
-                row.language = language
+        await self._upsert_user(channel, user_id, {"language": language})
+
+    async def _upsert_user(self, channel: str, user_id: str, values: dict[str, Any]) -> None:
+        statement = self._insert(UserRow).values(
+            channel=channel, user_id=user_id, created_at=_now(), **values
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["channel", "user_id"],
+            set_={name: statement.excluded[name] for name in values},
+        )
+        async with self._write_lock, self._engine.begin() as conn:
+            await conn.execute(statement)
 
     async def forget_user(self, channel: str, user_id: str) -> int:
-        deleted = 0
-        async with self._write_lock, self._sessions.begin() as session:
-            for table in USER_TABLES:
-                result = await session.execute(
-                    delete(table).where(table.channel == channel, table.user_id == user_id)
+        """Deletes every row about the user, and blanks their id in rows the team keeps."""
+        if not user_id:
+            return 0
+        changed = 0
+        async with self._write_lock, self._engine.begin() as conn:
+            for table_name, column, action in USER_REFERENCES:
+                table = self._table(table_name)
+                where = (table.c.channel == channel, table.c[column] == user_id)
+                if action == "delete":
+                    result = await conn.execute(delete(table).where(*where))
+                else:
+                    result = await conn.execute(update(table).where(*where).values({column: ""}))
+                changed += _rowcount(result)
+        return changed
+
+    async def count_user_rows(self, channel: str, user_id: str) -> int:
+        """Rows that still name a user, across every user-id column of every table (used to
+        prove /forget leaves none)."""
+        total = 0
+        async with self._engine.connect() as conn:
+            for table_name, column, _ in USER_REFERENCES:
+                table = self._table(table_name)
+                count = await conn.scalar(
+                    select(func.count())
+                    .select_from(table)
+                    .where(table.c.channel == channel, table.c[column] == user_id)
                 )
-                deleted += int(getattr(result, "rowcount", 0) or 0)
-        return deleted
+                total += int(count or 0)
+        return total
 
     async def claim_event(self, channel: str, event_id: str) -> bool:
-        try:
-            async with self._write_lock, self._sessions.begin() as session:
-                session.add(ProcessedEventRow(channel=channel, event_id=event_id))
-                self._claims += 1
-                if self._claims % 500 == 1:  # platforms retry within minutes; keep a week
-                    cutoff = _now() - timedelta(days=7)
-                    await session.execute(
-                        delete(ProcessedEventRow).where(ProcessedEventRow.created_at < cutoff)
-                    )
-        except IntegrityError:
-            return False
-        return True
+        statement = (
+            self._insert(ProcessedEventRow)
+            .values(channel=channel, event_id=event_id, created_at=_now())
+            .on_conflict_do_nothing(index_elements=["channel", "event_id"])
+        )
+        async with self._write_lock, self._engine.begin() as conn:
+            claimed = _rowcount(await conn.execute(statement)) == 1
+            self._claims += 1
+            if self._claims % 500 == 1:  # platforms retry within minutes; keep a week
+                cutoff = _now() - timedelta(days=7)
+                await conn.execute(delete(ProcessedEventRow).where(ProcessedEventRow.created_at < cutoff))
+        return claimed
 
     async def recent_cards(self, channel: str, user_id: str, limit: int = 10) -> list[CardRecord]:
         async with self._sessions() as session:
-            rows = await session.execute(
+            rows = await session.scalars(
                 select(CardRow)
                 .where(CardRow.channel == channel, CardRow.user_id == user_id)
                 .order_by(CardRow.id.desc())
                 .limit(limit)
             )
-            return [
-                CardRecord(
-                    key=ConversationKey(
-                        channel=row.channel, user_id=row.user_id, conversation_id=row.conversation_id
-                    ),
-                    language=row.language,
-                    score=row.score,
-                    categories=json.loads(row.categories),
-                    is_rewrite=bool(row.is_rewrite),
-                    created_at=row.created_at,
-                )
-                for row in rows.scalars()
-            ]
+            return [_card(row) for row in rows]
 
-    async def count_user_rows(self, channel: str, user_id: str) -> int:
-        """Rows about a user across every table (used to prove /forget leaves none)."""
-        total = 0
+    # --- TeamStore: schedules ----------------------------------------------------------
+
+    async def add_schedule(self, schedule: DrillSchedule) -> DrillSchedule:
+        row = DrillScheduleRow(
+            channel=schedule.channel,
+            chat_id=schedule.chat_id,
+            cron=schedule.cron,
+            timezone=schedule.timezone,
+            drill_id=schedule.drill_id,
+            language=schedule.language,
+            created_by=schedule.created_by,
+            next_run_at=schedule.next_run_at,
+            created_at=_now(),
+        )
+        async with self._write_lock, self._sessions.begin() as session:
+            session.add(row)
+            await session.flush()
+            return _schedule(row)
+
+    async def schedules(self, channel: str, chat_id: str) -> list[DrillSchedule]:
         async with self._sessions() as session:
-            for table in USER_TABLES:
-                rows = await session.execute(
-                    select(table).where(table.channel == channel, table.user_id == user_id)
+            rows = await session.scalars(
+                select(DrillScheduleRow)
+                .where(DrillScheduleRow.channel == channel, DrillScheduleRow.chat_id == chat_id)
+                .order_by(DrillScheduleRow.id)
+            )
+            return [_schedule(row) for row in rows]
+
+    async def remove_schedule(self, channel: str, chat_id: str, schedule_id: int) -> bool:
+        statement = delete(DrillScheduleRow).where(
+            DrillScheduleRow.id == schedule_id,
+            DrillScheduleRow.channel == channel,
+            DrillScheduleRow.chat_id == chat_id,
+        )
+        async with self._write_lock, self._engine.begin() as conn:
+            return _rowcount(await conn.execute(statement)) == 1
+
+    async def due_schedules(self, now: datetime) -> list[DrillSchedule]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(DrillScheduleRow)
+                .where(DrillScheduleRow.next_run_at <= now)
+                .order_by(DrillScheduleRow.next_run_at, DrillScheduleRow.id)
+            )
+            return [_schedule(row) for row in rows]
+
+    async def advance_schedule(self, schedule_id: int, expected: datetime, next_run_at: datetime) -> bool:
+        """Compare-and-set: only the caller that still saw `expected` moves it on."""
+        statement = (
+            update(DrillScheduleRow)
+            .where(DrillScheduleRow.id == schedule_id, DrillScheduleRow.next_run_at == expected)
+            .values(next_run_at=next_run_at)
+        )
+        async with self._write_lock, self._engine.begin() as conn:
+            return _rowcount(await conn.execute(statement)) == 1
+
+    # --- TeamStore: runs and answers ---------------------------------------------------
+
+    async def open_run(self, run: DrillRun) -> DrillRun:
+        row = DrillRunRow(
+            channel=run.channel,
+            chat_id=run.chat_id,
+            drill_id=run.drill_id,
+            language=run.language,
+            opened_by=run.opened_by,
+            opened_at=run.opened_at,
+            closes_at=run.closes_at,
+            message_ref=run.message_ref,
+            schedule_id=run.schedule_id,
+            closed_at=run.closed_at,
+        )
+        async with self._write_lock, self._sessions.begin() as session:
+            session.add(row)
+            await session.flush()
+            return _run(row)
+
+    async def set_run_message(self, run_id: int, message_ref: str) -> None:
+        statement = update(DrillRunRow).where(DrillRunRow.id == run_id).values(message_ref=message_ref)
+        async with self._write_lock, self._engine.begin() as conn:
+            await conn.execute(statement)
+
+    async def find_run(self, channel: str, chat_id: str, message_ref: str) -> DrillRun | None:
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(DrillRunRow)
+                .where(
+                    DrillRunRow.channel == channel,
+                    DrillRunRow.chat_id == chat_id,
+                    DrillRunRow.message_ref == message_ref,
                 )
-                total += len(rows.all())
-        return total
+                .order_by(DrillRunRow.id.desc())
+                .limit(1)
+            )
+            return _run(row) if row is not None else None
+
+    async def latest_open_run(self, channel: str, chat_id: str) -> DrillRun | None:
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(DrillRunRow)
+                .where(
+                    DrillRunRow.channel == channel,
+                    DrillRunRow.chat_id == chat_id,
+                    DrillRunRow.closed_at.is_(None),
+                )
+                .order_by(DrillRunRow.opened_at.desc(), DrillRunRow.id.desc())
+                .limit(1)
+            )
+            return _run(row) if row is not None else None
+
+    async def due_runs(self, now: datetime) -> list[DrillRun]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(DrillRunRow)
+                .where(DrillRunRow.closed_at.is_(None), DrillRunRow.closes_at <= now)
+                .order_by(DrillRunRow.closes_at, DrillRunRow.id)
+            )
+            return [_run(row) for row in rows]
+
+    async def close_run(self, run_id: int, now: datetime) -> bool:
+        """Compare-and-set: True for the one call that closed the run."""
+        statement = (
+            update(DrillRunRow)
+            .where(DrillRunRow.id == run_id, DrillRunRow.closed_at.is_(None))
+            .values(closed_at=now)
+        )
+        async with self._write_lock, self._engine.begin() as conn:
+            return _rowcount(await conn.execute(statement)) == 1
+
+    async def recent_drill_ids(self, channel: str, chat_id: str, limit: int = 10) -> list[str]:
+        async with self._sessions() as session:
+            ids = await session.scalars(
+                select(DrillRunRow.drill_id)
+                .where(DrillRunRow.channel == channel, DrillRunRow.chat_id == chat_id)
+                .order_by(DrillRunRow.opened_at.desc(), DrillRunRow.id.desc())
+                .limit(limit)
+            )
+            return list(ids)
+
+    async def save_answer(self, answer: DrillAnswer) -> None:
+        values = {
+            "text": answer.text,
+            "score": answer.score,
+            "categories": json.dumps(answer.categories),
+            "has_question": answer.has_question,
+            "created_at": answer.created_at or _now(),
+        }
+        statement = self._insert(DrillAnswerRow).values(
+            run_id=answer.run_id, channel=answer.channel, user_id=answer.user_id, **values
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["run_id", "channel", "user_id"],
+            set_={name: statement.excluded[name] for name in values},
+        )
+        async with self._write_lock, self._engine.begin() as conn:
+            await conn.execute(statement)
+
+    async def run_answers(self, run_id: int) -> list[DrillAnswer]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(DrillAnswerRow)
+                .where(DrillAnswerRow.run_id == run_id)
+                .order_by(DrillAnswerRow.created_at, DrillAnswerRow.id)
+            )
+            return [_answer(row) for row in rows]
+
+    # --- TeamStore: onboarding and consent ---------------------------------------------
+
+    async def load_progress(self, channel: str, user_id: str) -> OnboardingProgress | None:
+        async with self._sessions() as session:
+            row = await session.get(OnboardingProgressRow, (channel, user_id))
+            return _progress(row) if row is not None else None
+
+    async def save_progress(self, progress: OnboardingProgress) -> None:
+        now = _now()
+        values: dict[str, Any] = {
+            "step": progress.step,
+            "passed": json.dumps(progress.passed),
+            "finished_at": progress.finished_at,
+            "updated_at": now,
+        }
+        statement = self._insert(OnboardingProgressRow).values(
+            channel=progress.channel,
+            user_id=progress.user_id,
+            started_at=progress.started_at or now,
+            **values,
+        )
+        updated = list(values)
+        if progress.started_at is not None:  # otherwise the first save's time stays
+            updated.append("started_at")
+        statement = statement.on_conflict_do_update(
+            index_elements=["channel", "user_id"],
+            set_={name: statement.excluded[name] for name in updated},
+        )
+        async with self._write_lock, self._engine.begin() as conn:
+            await conn.execute(statement)
+
+    async def all_progress(self, channel: str) -> list[OnboardingProgress]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(OnboardingProgressRow)
+                .where(OnboardingProgressRow.channel == channel)
+                .order_by(OnboardingProgressRow.started_at, OnboardingProgressRow.user_id)
+            )
+            return [_progress(row) for row in rows]
+
+    async def share_consent(self, channel: str, user_id: str) -> bool:
+        async with self._sessions() as session:
+            row = await session.get(UserRow, (channel, user_id))
+            return bool(row.share_consent) if row is not None else False
+
+    async def set_share_consent(self, channel: str, user_id: str, share: bool) -> None:
+        await self._upsert_user(channel, user_id, {"share_consent": share})
+
+    async def consenting_users(self, channel: str | None = None) -> set[tuple[str, str]]:
+        statement = select(UserRow.channel, UserRow.user_id).where(UserRow.share_consent.is_(True))
+        if channel is not None:
+            statement = statement.where(UserRow.channel == channel)
+        async with self._sessions() as session:
+            rows = await session.execute(statement)
+            return {(row.channel, row.user_id) for row in rows}
+
+    # --- TeamStore: team figures and retention -----------------------------------------
+
+    async def cards_between(
+        self, since: datetime, until: datetime, channel: str | None = None
+    ) -> list[CardRecord]:
+        """Cards made in [since, until), oldest first."""
+        statement = select(CardRow).where(CardRow.created_at >= since, CardRow.created_at < until)
+        if channel is not None:
+            statement = statement.where(CardRow.channel == channel)
+        async with self._sessions() as session:
+            rows = await session.scalars(statement.order_by(CardRow.created_at, CardRow.id))
+            return [_card(row) for row in rows]
+
+    async def purge_before(self, cutoff: datetime) -> int:
+        """Deletes conversations last touched, and cards, answers and event ids made, before
+        `cutoff`; returns how many rows went."""
+        statements: Sequence[Any] = (
+            delete(ConversationRow).where(ConversationRow.updated_at < cutoff),
+            delete(CardRow).where(CardRow.created_at < cutoff),
+            delete(DrillAnswerRow).where(DrillAnswerRow.created_at < cutoff),
+            delete(ProcessedEventRow).where(ProcessedEventRow.created_at < cutoff),
+        )
+        deleted = 0
+        async with self._write_lock, self._engine.begin() as conn:
+            for statement in statements:
+                deleted += _rowcount(await conn.execute(statement))
+        return deleted
