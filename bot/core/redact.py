@@ -57,6 +57,12 @@ _PERSONAL_HOSTS = (
 )
 # LinkedIn: profiles and Sales Navigator / Recruiter lead pages; company pages stay.
 _LINKEDIN_PERSONAL = re.compile(r"/(?:in|pub|sales|talent)/[^/?#]", re.IGNORECASE)
+# The same, inside another URL's path or query (a redirect: google.com/url?q=https://…/in/…).
+_NESTED_PERSONAL = re.compile(
+    r"(?<![\w-])(?:linkedin\.com/(?:in|pub|sales|talent)/"
+    rf"|(?:{'|'.join(re.escape(h) for h in _PERSONAL_HOSTS)})/)[^/?#&\s]",
+    re.IGNORECASE,
+)
 _PROFILE_PATH = re.compile(
     r"/(?:(?:u|user|users|member|members|profile|profiles)/[^/?#\s]|[~@][^/?#\s])",
     re.IGNORECASE,
@@ -76,12 +82,14 @@ _EMAIL = re.compile(
 # --- Phones -------------------------------------------------------------------------------
 
 # The matcher costs about 1 ms per region on a whole opener with numbers in it, so it only reads
-# the runs of 7+ digits (short separators allowed), each with the regions that can read it. A group after "+" is international (any region parses it); one starting
-# with 0 is French or British (10 digits, or 8 for the shortest UK freephone numbers); a US
-# number has 10 digits and starts with 2-9, or 11 with a leading 1. Years, dates, prices and
-# counts ("2024", "12.03.2025", "3 500 000 €") mostly stop there.
+# the runs of 7+ digits (short separators allowed), each with the regions that can read it: a
+# group after "+" is international (any region parses it); one starting with 0 is French or
+# British (10 digits, or 8 for the shortest UK freephone numbers); a US number has 10 digits
+# and starts with 2-9, or 11 with a leading 1. Years, dates, prices and counts ("2024",
+# "12.03.2025", "3 500 000 €") mostly stop there.
 _PHONE_RUN = re.compile(r"\d(?:[^\w\n]{0,4}\d){6,}")
 _DIGIT_GROUP = re.compile(r"\d+")
+_MAX_PHONE_DIGITS = 17  # country code and national number, at most
 # libphonenumber does not take the thin and narrow no-break spaces of French typography as
 # separators: they become plain spaces (one character for one, so the offsets hold).
 _SPACES = str.maketrans(dict.fromkeys("\u2007\u2008\u2009\u200a\u202f\u205f", " "))
@@ -90,7 +98,7 @@ _SPACES = str.maketrans(dict.fromkeys("\u2007\u2008\u2009\u200a\u202f\u205f", " 
 
 # A placeholder in double brackets (``[[phone]]``, from ``[06 12 34 56 78]]``) hides nothing: left.
 _DOUBLE_BRACKETS = re.compile(
-    r"\[{2,}(?!(?:email|phone|profile-url|name)\])[^\S\n]*[^\[\]\s][^\[\]\n]*\]{2,}"
+    r"(?<!\[)\[{2,}+(?!(?:email|phone|profile-url|name)\])[^\S\n]*+[^\[\]\s][^\[\]\n]*\]{2,}"
 )
 
 _UPPER = "".join(re.escape(c) for c in map(chr, range(0x41, 0x530)) if c.isupper() and c.isalpha())
@@ -110,9 +118,9 @@ _GREETING = re.compile(
     re.MULTILINE,
 )
 # Words after a greeting that are not a person's name.
-_NOT_NAMES = frozenset(
-    """team teams all everyone everybody there folks guys friends again world tous toutes
-    équipe equipe madame monsieur mademoiselle sir madam mr mrs ms dr""".split()
+_NOT_A_NAME = re.compile(
+    r"(?i)(?:team|teams|all|everyone|everybody|there|folks|guys|friends|again|world|tous|toutes"
+    r"|équipe|equipe|madame|monsieur|mademoiselle|sir|madam|mr|mrs|ms|dr)\.?"
 )
 
 
@@ -122,14 +130,13 @@ def _is_personal_url(url: str) -> bool:
     if split is None:
         return False
     host = rest[: split.start()].split(":")[0].lower()
-    path = rest[split.start() :]
-    if _EMAIL_IN_URL.search(unquote(path)):
-        return True
+    path = unquote(rest[split.start() :])
     if host == "linkedin.com" or host.endswith(".linkedin.com"):
-        return _LINKEDIN_PERSONAL.match(path) is not None
-    if any(host == h or host.endswith("." + h) for h in _PERSONAL_HOSTS):
-        return re.match(r"/[^/?#\s]", path) is not None
-    return _PROFILE_PATH.search(path) is not None
+        if _LINKEDIN_PERSONAL.match(path):
+            return True
+    elif any(host == h or host.endswith("." + h) for h in _PERSONAL_HOSTS) and re.match(r"/[^/?#\s]", path):
+        return True
+    return any(p.search(path) for p in (_EMAIL_IN_URL, _PROFILE_PATH, _NESTED_PERSONAL))
 
 
 def _redact_urls(text: str) -> tuple[str, int]:
@@ -168,6 +175,18 @@ def _phone_regions(text: str, groups: list[re.Match[str]]) -> set[str]:
     return regions
 
 
+def _has_phone_shape(digits: str) -> bool:
+    """Digit counts and leading digits a number needs before it is worth parsing (no "+" in
+    front): French 0[1-9] + 8 digits; British 0[1-9] and 8, 10 or 11 digits in all; US
+    [2-9]XX [2-9]XX XXXX with an optional 1 in front; anything after "00"."""
+    if digits.startswith("00"):
+        return True
+    if digits.startswith("0"):
+        return len(digits) in (8, 10, 11) and digits[1] != "0"
+    national = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
+    return len(national) == 10 and national[0] >= "2" and national[3] >= "2"
+
+
 def _is_valid_phone(candidate: str, regions: set[str]) -> bool:
     for region in sorted(regions):
         try:
@@ -187,16 +206,21 @@ def _is_glued(char: str) -> bool:
 def _numbers_in_groups(text: str, groups: list[re.Match[str]], regions: set[str]) -> list[tuple[int, int]]:
     """Valid numbers made of whole consecutive groups, longest first: the matcher gives up on a
     run such as "06 12 34 56 78 06 98 76 54 32" (two numbers, one space apart)."""
+    digits = "".join(str(int(c)) for g in groups for c in g.group())
+    counted = [0]
+    for group in groups:
+        counted.append(counted[-1] + len(group.group()))
     found: list[tuple[int, int]] = []
     i = 0
     while i < len(groups):
-        for j in range(len(groups) - 1, i - 1, -1):
+        for j in range(min(len(groups), i + _MAX_PHONE_DIGITS) - 1, i - 1, -1):
             start, end = groups[i].start(), groups[j].end()
-            if text[start - 1 : start] in ("+", "＋"):
-                start -= 1
-            digits = sum(len(g.group()) for g in groups[i : j + 1])
+            international = text[start - 1 : start] in ("+", "＋")
+            start -= international
+            number = digits[counted[i] : counted[j + 1]]
             if (
-                7 <= digits <= 17
+                7 <= len(number) <= _MAX_PHONE_DIGITS
+                and (international or _has_phone_shape(number))
                 and not _is_glued(text[start - 1 : start])
                 and not _is_glued(text[end : end + 1])
                 and _is_valid_phone(text[start:end], regions)
@@ -242,8 +266,9 @@ def _phone_spans(text: str) -> list[tuple[int, int]]:
 
 
 def _redact_phones(text: str) -> tuple[str, int]:
-    # Once a number is out, the matcher can read what was glued to it afresh ("…78x06 12…"):
-    # go on until nothing is left to find, so a second redaction finds nothing either.
+    # Once a number is out, what was glued to it is read afresh: go on until nothing is left,
+    # so that redacting the output again finds nothing either (the loop ends: each round
+    # removes digits).
     total = 0
     while True:
         text, count = _redact_phones_once(text)
@@ -274,7 +299,7 @@ def _redact_phones_once(text: str) -> tuple[str, int]:
 
 
 def _is_name(candidate: str) -> bool:
-    return not any(word.lower().strip(".") in _NOT_NAMES for word in candidate.split())
+    return not any(_NOT_A_NAME.fullmatch(word) for word in candidate.split())
 
 
 def _redact_greeting_names(text: str) -> tuple[str, int]:
@@ -307,8 +332,8 @@ def redact_with_counts(text: str) -> tuple[str, dict[str, int]]:
     text, counts["url"] = _redact_urls(text)
     if "@" in text or _AT_WORD.search(text):
         text, counts["email"] = _EMAIL.subn(PLACEHOLDERS["email"], text)
-    # Marked names go before phones: a bracket run next to digits can hide a number from the
-    # matcher until the brackets are gone, and a second pass would then find it.
+    # Marked names go before phones: brackets glued to digits ("0100000000[[0]]") must not
+    # change what the phone pass reads between a first and a second redaction.
     text, marked = _DOUBLE_BRACKETS.subn(PLACEHOLDERS["name"], text)
     text, counts["phone"] = _redact_phones(text)
     text, greeted = _redact_greeting_names(text)
