@@ -211,12 +211,19 @@ def build_team_report(
             )
         )
 
+    # One pass to bucket by week: a year of a large team is tens of thousands of cards.
+    cards_by_week: dict[date, list[CardRecord]] = {}
+    for card in inside:
+        cards_by_week.setdefault(_monday(_stamp(card).date()), []).append(card)
+    convs_by_week: dict[date, list[_Conversation]] = {}
+    for conv in conversations:
+        convs_by_week.setdefault(_monday(_stamp(conv.opener).date()), []).append(conv)
     weeks: list[WeekStat] = []
     week = _monday(since.date())
     last_week = _monday((until - timedelta(microseconds=1)).date())
     while week <= last_week:
-        in_week = [c for c in inside if _monday(_stamp(c).date()) == week]
-        week_convs = [conv for conv in conversations if _monday(_stamp(conv.opener).date()) == week]
+        in_week = cards_by_week.get(week, [])
+        week_convs = convs_by_week.get(week, [])
         week_firsts = [c.score for c in in_week if not c.is_rewrite]
         week_rewrites = [c.score for c in in_week if c.is_rewrite]
         weeks.append(
