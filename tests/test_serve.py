@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ def _get(url: str) -> tuple[int, str]:
 
 
 @pytest.fixture
-def served(cli_env: dict[str, str], tmp_path: Path) -> subprocess.Popen[str]:
+def served(cli_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
     port = _free_port()
     env = {
         **cli_env,
