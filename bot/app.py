@@ -9,7 +9,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from bot.core.coach import Coach
 from bot.core.drills import DrillLibrary
@@ -147,6 +147,10 @@ async def open_flow(settings: Settings, coach: Coach | None = None) -> AsyncIter
     store = await SqlStore.open(settings.resolved_database_url)
     try:
         coach = coach or build_coach(settings, with_search=True)
-        yield CoachingFlow(coach, store, team=build_team(settings, coach, store))
+        team = build_team(settings, coach, store)
+        # Retention applies from the first start of any entry point (the bots' clocks purge
+        # again every few hours while they run).
+        await team.purge(datetime.now(UTC))
+        yield CoachingFlow(coach, store, team=team)
     finally:
         await store.close()

@@ -347,3 +347,28 @@ def test_describe_says_the_schedule_back() -> None:
     assert describe("30 9 * * mon,thu", names, "every day at", "weekdays at") == "Monday, Thursday 09:30"
     assert describe("45 8 * * mon-fri", names, "every day at", "weekdays at") == "weekdays at 08:45"
     assert describe("*/5 * * * *", names, "every day at", "weekdays at") == "*/5 * * * *"
+
+
+async def test_every_entry_point_purges_what_is_past_retention(coach: Coach, tmp_path: Path) -> None:
+    from bot.app import open_flow
+    from bot.core.ports import CardRecord
+
+    settings = team_settings(tmp_path, retention_days=30)
+    store = await SqlStore.open(settings.resolved_database_url)
+    key = ConversationKey(channel="telegram", user_id="A", conversation_id="dm-A")
+    for age in (40, 5):
+        await store.record_card(
+            CardRecord(
+                key=key,
+                language="en",
+                score=50,
+                categories=[],
+                is_rewrite=False,
+                created_at=datetime.now(UTC) - timedelta(days=age),
+            )
+        )
+    await store.close()
+    async with open_flow(settings, coach) as flow:
+        cards = await flow.store.recent_cards("telegram", "A")
+    assert len(cards) == 1 and cards[0].created_at is not None
+    assert datetime.now(UTC) - cards[0].created_at < timedelta(days=6)
