@@ -33,11 +33,19 @@ _WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*", re.UNICODE)
 _DIGIT = re.compile(r"\d")
 _QUOTED = re.compile(r"[\"«“][^\"»”]{3,}[\"»”]")
 # "your post on pricing experiments in PLG teams": a named topic makes a compliment specific.
-_TOPIC = re.compile(
-    r"\b(?:on|about|regarding|around|sur|concernant|au sujet de|à propos de|autour de)"
-    r"\s+(?:[^\W\d_]+[\s'’-]+){2,}[^\W\d_]+",
-    re.IGNORECASE,
-)
+# The prepositions are per language: French « on a une solution » is a pronoun, not a topic.
+_TOPIC_PREPOSITIONS = {
+    "en": "on|about|regarding|around",
+    "fr": "sur|concernant|au sujet de|à propos de|autour de",
+}
+_TOPIC_TAIL = r"\s+(?:[^\W\d_]+[\s'’-]+){2,}[^\W\d_]+"
+_TOPIC = {
+    lang: re.compile(rf"\b(?:{preps}){_TOPIC_TAIL}", re.IGNORECASE)
+    for lang, preps in {**_TOPIC_PREPOSITIONS, "": "|".join(_TOPIC_PREPOSITIONS.values())}.items()
+}
+# In chat messages a run of emoji ends a thought like a full stop does: "Huge fan of your
+# studio 🙌 we help studios 10x retention" praises nothing specific, whatever follows.
+_EMOJI_RUN = re.compile(r"[\u2600-\u27bf\U0001f000-\U0001faff\ufe0f\u200d]+")
 
 
 def normalise(text: str) -> str:
@@ -59,6 +67,9 @@ class Sentence:
     generic: bool = False
     about_buyer: bool = False
     specific: bool = False
+    # Offsets (in the whole text) of the emoji-delimited parts of the sentence that name
+    # something concrete; a compliment is judged on its own part, not on a pitch after it.
+    specific_spans: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,6 +121,13 @@ class OpenerAnalysis:
             if sentence.start <= offset < sentence.end:
                 return sentence
         return None
+
+    def specific_at(self, offset: int) -> bool:
+        """Whether the part of the sentence holding `offset` names something concrete."""
+        sentence = self.sentence_at(offset)
+        if sentence is None:
+            return False
+        return any(start <= offset < end for start, end in sentence.specific_spans)
 
 
 def analyse_opener(text: str, lang: str, lexicon: Lexicon) -> OpenerAnalysis:
@@ -190,9 +208,10 @@ def _read_sentence(text: str, norm: str, start: int, end: int, lex: Lexicon) -> 
         stripped = stripped[:-1].rstrip()
     is_direct = stripped.endswith("?")
     indirect = bool(not is_direct and lex.indirect_open and lex.indirect_open.search(snorm))
-    specific = _is_specific(raw, lex)
+    spans = _specific_spans(raw, start, lex)
+    specific = bool(spans)
     if not (is_direct or indirect):
-        return Sentence(start, start + len(raw), raw, snorm, specific=specific)
+        return Sentence(start, start + len(raw), raw, snorm, specific=specific, specific_spans=spans)
     parts: list[QuestionForm] = ["open"] if indirect else question_parts(stripped.rstrip("?").rstrip(), lex)
     form = parts[-1]
     generic = bool(lex.generic_question and lex.generic_question.search(snorm)) and (
@@ -211,6 +230,7 @@ def _read_sentence(text: str, norm: str, start: int, end: int, lex: Lexicon) -> 
         generic=generic,
         about_buyer=about_buyer,
         specific=specific,
+        specific_spans=spans,
     )
 
 
@@ -269,12 +289,24 @@ def _strip_lead_ins(clause: str, lex: Lexicon) -> str:
     return clause
 
 
+def _specific_spans(raw: str, start: int, lex: Lexicon) -> tuple[tuple[int, int], ...]:
+    """The emoji-delimited parts of a sentence that are specific, as absolute offsets."""
+    spans: list[tuple[int, int]] = []
+    cursor = 0
+    for cut in [*_EMOJI_RUN.finditer(raw), None]:
+        end = cut.start() if cut else len(raw)
+        if raw[cursor:end].strip() and _is_specific(raw[cursor:end], lex):
+            spans.append((start + cursor, start + (cut.end() if cut else len(raw))))
+        cursor = cut.end() if cut else len(raw)
+    return tuple(spans)
+
+
 def _is_specific(raw: str, lex: Lexicon) -> bool:
     """A sentence naming something concrete: a number, a quotation, a topic."""
     # A company name alone is not specific: "love what you do at Acme" fits anyone.
     if _DIGIT.search(raw) or _QUOTED.search(raw):
         return True
-    for topic in _TOPIC.finditer(raw):
+    for topic in _TOPIC.get(lex.lang, _TOPIC[""]).finditer(raw):
         words = [w.lower() for w in _WORD.findall(topic.group(0))[1:]]
         if sum(1 for w in words if w not in lex.topic_stopwords) >= 2:
             return True

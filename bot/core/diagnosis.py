@@ -65,7 +65,7 @@ def detect_lexicon(rule: Rule, analysis: OpenerAnalysis) -> Hit | None:
         for match in regex.finditer(haystack, start, end):
             sentence = analysis.sentence_at(match.start())
             if sentence is not None:
-                if skip_specific and sentence.specific:
+                if skip_specific and analysis.specific_at(match.start()):
                     continue
                 if per_sentence and unless is not None and unless.search(sentence.norm):
                     continue
