@@ -31,5 +31,5 @@ def setup_logging(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper() if isinstance(level, str) else level)
     # Libraries that log every index build or telemetry decision at INFO/DEBUG.
-    for noisy in ("bm25s", "chromadb", "httpx", "urllib3"):
+    for noisy in ("alembic", "bm25s", "chromadb", "httpx", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
