@@ -165,3 +165,26 @@ def test_bad_input_is_declined_with_a_reason(coach: Coach, text: str, code: str)
         coach.coach(text)
     assert caught.value.problem.code == code
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "greeting"),
+    [
+        ("Hi Sarah, how are you planning the winter routes?", "en", "Hi Sarah,"),
+        ("Dear Dr. Smith, how does your ward plan night shifts?", "en", "Dear Dr. Smith,"),
+        ("Hey Dana 🙌 Huge fan of your profile and your amazing journey!", "en", "Hey Dana"),
+        ("Hi Sarah how are you planning the winter routes?", "en", "Hi Sarah"),
+        ("Hi Tom — how do you keep stale admin accounts from coming back?", "en", "Hi Tom —"),
+        ("Bonjour Madame Martin, comment planifiez-vous les tournées ?", "fr", "Bonjour Madame Martin,"),
+        ("Salut Léa 👋 ton post sur les ruptures m'a parlé", "fr", "Salut Léa"),
+    ],
+)
+def test_the_greeting_stops_at_the_name(coach: Coach, text: str, lang: str, greeting: str) -> None:
+    """A greeting without a comma must not swallow the start of the message, where a
+    finding may hide ("Hey Dana 🙌 Huge fan of your profile…" is flattery)."""
+    assert coach.analyse(text, lang).greeting == greeting
+
+
+def test_flattery_right_after_an_unpunctuated_greeting_is_seen(coach: Coach) -> None:
+    card = coach.coach("Hey Dana 🙌 Huge fan of your profile and your amazing journey!", "en")
+    assert Category.FAKE_PERSONALIZATION in card.categories

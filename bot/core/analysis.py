@@ -162,7 +162,9 @@ def analyse_opener(text: str, lang: str, lexicon: Lexicon) -> OpenerAnalysis:
 
 
 def _greeting_end(norm: str, text: str, lexicon: Lexicon) -> tuple[int, str | None]:
-    match = lexicon.greeting.match(norm)
+    # Matched on the original text: a name is told from the message by its capital letter
+    # (norm is lower-cased, and has the same length).
+    match = lexicon.greeting.match(text)
     if not match:
         return 0, None
     # "Hi Sarah, how are you handling…" keeps its question: only the salutation is cut.

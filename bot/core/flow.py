@@ -93,7 +93,7 @@ class CoachingFlow:
         if isinstance(early, Reply):
             return early
         lang = early
-        greeting = self.coach.lexicons[lang].greeting.match(text.lower())
+        greeting = self.coach.lexicons[lang].greeting.match(text)
         if not greeting and self.coach.strings(lang).is_method_question(text):
             return (await asyncio.to_thread(self.ask, text, preference or lang))[0]
         key = state.key

@@ -120,8 +120,11 @@ class Lexicon:
         return cls(
             lang=data.lang,
             readability=data.readability,
+            # "Hi Sarah," / "Dear Dr. Smith," / "Hey Dana 🙌 Huge fan…" (the greeting stops at
+            # the name: capitalised words only when no comma or colon closes it).
             greeting=re.compile(
-                rf"^\s*(?:{'|'.join(data.greeting)})(?![\w-])[^\n,!.:;]{{0,40}}[,!.:;\n]?",
+                rf"^\s*(?:{'|'.join(data.greeting)})(?![\w-])"
+                r"(?:[ \t\w'’-]{0,40}[,!:;\n—–]|(?:[ \t]+(?-i:[A-ZÀ-Ý])[\w'’.-]*){0,3}[,!.:;]?)",
                 re.IGNORECASE,
             ),
             signoff_line=re.compile(
