@@ -372,3 +372,26 @@ async def test_every_entry_point_purges_what_is_past_retention(coach: Coach, tmp
         cards = await flow.store.recent_cards("telegram", "A")
     assert len(cards) == 1 and cards[0].created_at is not None
     assert datetime.now(UTC) - cards[0].created_at < timedelta(days=6)
+
+
+@dataclass
+class RefusingPoster(RecordingPoster):
+    """A team chat that no longer accepts the bot (removed from the group)."""
+
+    refused: set[str] = field(default_factory=set)
+
+    async def post(self, chat_id: str, reply: Reply) -> str | None:
+        if chat_id in self.refused:
+            return None
+        return await super().post(chat_id, reply)
+
+
+async def test_a_drill_that_cannot_be_posted_is_closed_and_the_manager_told(team_flow: CoachingFlow) -> None:
+    team = team_of(team_flow)
+    await team_flow.handle(said(MANAGER, "/drill every monday 9:30"))
+    [schedule] = await team.store.schedules("telegram", GROUP)
+    poster = RefusingPoster(refused={GROUP})
+    assert await DrillClock(team, "telegram", poster).tick(schedule.next_run_at + timedelta(seconds=1)) == 0
+    [(chat, notice)] = poster.posts
+    assert chat == MANAGER and notice.private and "/drill cancel 1" in notice.text
+    assert await team.store.latest_open_run("telegram", GROUP) is None  # no orphan run left open

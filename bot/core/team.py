@@ -402,6 +402,12 @@ class TeamCoach:
                 closed.append((run, summary))
         return closed
 
+    def post_failed(self, schedule: DrillSchedule) -> Reply:
+        """For the manager, in private: their scheduled drill could not be posted."""
+        ui = self.coach.strings(schedule.language)
+        text = ui.text("team", "post_failed", chat=schedule.chat_id, id=schedule.id)
+        return Reply(kind=ReplyKind.NOTICE, language=ui.lang, text=text, private=True)
+
     async def purge(self, now: datetime) -> int:
         return await self.store.purge_before(now - self.config.retention)
 
@@ -550,9 +556,15 @@ class DrillClock:
                 continue
             run, reply = started
             ref = await self.poster.post(schedule.chat_id, reply)
+            if run.id is None:
+                continue
+            if ref is None:  # removed from the chat, say: no orphan run, and tell the manager
+                await self.team.store.close_run(run.id, now)
+                if schedule.created_by:
+                    await self.poster.post(schedule.created_by, self.team.post_failed(schedule))
+                continue
             posts += 1
-            if ref is not None and run.id is not None:
-                await self.team.attach(run.id, ref)
+            await self.team.attach(run.id, ref)
         for run, summary in await self.team.claim_due_closures(self.channel, now):
             await self.poster.post(run.chat_id, summary)
             posts += 1
