@@ -17,7 +17,7 @@ import random
 import re
 import statistics
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -41,6 +41,7 @@ from bot.core.render import render_card, render_comparison
 from bot.core.schedule import DayWords, ScheduleError, describe, next_fire, parse_schedule, zone
 from bot.core.ui import UiStrings
 
+_log = logging.getLogger("fournil.clock")
 ONBOARDING_STAGE = "onboarding"
 STRONG_EXAMPLE_SCORE = 70  # below this, an answer is not shown to the team as an example
 
@@ -573,8 +574,31 @@ class DrillClock:
             await self.team.purge(now)
         return posts
 
+    @contextlib.asynccontextmanager
+    async def running(self, stop_within: float = 10.0) -> AsyncIterator[DrillClock]:
+        """Ticks in a task for as long as the block runs. On the way out (stop, Ctrl-C,
+        cancellation) the tick in progress finishes, or is cancelled after `stop_within`
+        seconds, and the task is awaited: nothing leaks."""
+        stop = asyncio.Event()
+        task = asyncio.create_task(self.run(stop), name=f"fournil-{self.channel}-drill-clock")
+        try:
+            yield self
+        finally:
+            stop.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(task), stop_within)
+            except TimeoutError:
+                _log.warning(
+                    "%s: the drill clock did not stop within %ss, cancelled", self.channel, stop_within
+                )
+            finally:
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+
     async def run(self, stop: asyncio.Event) -> None:
-        log = logging.getLogger("fournil.clock")
+        log = _log
         while not stop.is_set():
             try:
                 await self.tick()

@@ -231,21 +231,8 @@ async def running_clock(app: FournilSlackApp, settings: Settings) -> AsyncIterat
     if clock is None:
         yield None
         return
-    stop = asyncio.Event()
-    task = asyncio.create_task(clock.run(stop), name="fournil-slack-drill-clock")
-    try:
+    async with clock.running(CLOCK_STOP_SECONDS):
         yield clock
-    finally:
-        stop.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), CLOCK_STOP_SECONDS)
-        except TimeoutError:
-            log.warning("slack: the drill clock did not stop within %ss, cancelled", CLOCK_STOP_SECONDS)
-        finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
 
 
 @contextlib.contextmanager

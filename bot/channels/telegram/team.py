@@ -10,7 +10,6 @@ replicas each with a clock, never post a drill twice.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -71,10 +70,5 @@ async def clock_running(application: TelegramApplication) -> AsyncIterator[Drill
     if clock is None:
         yield None
         return
-    stop = asyncio.Event()
-    task = asyncio.create_task(clock.run(stop), name="fournil-telegram-drill-clock")
-    try:
+    async with clock.running():
         yield clock
-    finally:
-        stop.set()
-        await task
