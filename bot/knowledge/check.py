@@ -9,22 +9,25 @@ so one run tells an editor everything to fix.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from bot.core.analysis import analyse_opener
 from bot.core.angles import load_angles
 from bot.core.diagnosis import diagnose_opener
-from bot.core.drills import Drill, DrillLibrary, load_drill
+from bot.core.drills import DrillLibrary, load_drill
 from bot.core.errors import KnowledgeError
 from bot.core.lexicon import Lexicon, load_lexicons
 from bot.core.models import Category
-from bot.core.onboarding import OnboardingPath, OnboardingStep, load_step
+from bot.core.onboarding import OnboardingPath, load_step
 from bot.core.report import load_report_strings
 from bot.core.rules import Rule, load_rule, rule_paths
 from bot.core.scoring import load_score_weights
 from bot.core.ui import load_ui, ui_key_problems
 from bot.knowledge.principles import Principle, PrincipleStore, load_principle
+
+T = TypeVar("T")
 
 
 def rule_example_problems(rule: Rule, lexicons: dict[str, Lexicon]) -> list[str]:
@@ -62,6 +65,47 @@ def opener_trigger_problem(
     return f"{path}: opener: triggers none of its categories (found: {', '.join(found) or 'nothing'})"
 
 
+class _FileSet(Protocol):
+    def problems(self, languages: set[str], known_principles: set[str]) -> list[str]: ...
+
+
+def _exercise_problems(
+    paths: list[Path],
+    load: Callable[[Path], T],
+    collect: Callable[[list[tuple[Path, T]]], _FileSet],
+    trains: Callable[[T], tuple[str | None, str, Collection[Category]]],
+    languages: set[str],
+    known: set[str],
+    rules: tuple[Rule, ...],
+    lexicons: dict[str, Lexicon],
+) -> list[str]:
+    """Drills and onboarding steps alike: each file loaded on its own (one broken file
+    does not hide the others), the set checked as a whole, and each weak opener run
+    through the rules. `trains` gives an item's (opener, language, categories)."""
+    problems: list[str] = []
+    entries: list[tuple[Path, T]] = []
+    for path in paths:
+        try:
+            entries.append((path, load(path)))
+        except KnowledgeError as exc:
+            problems.append(str(exc))
+    try:
+        problems += collect(entries).problems(languages, known)
+    except KnowledgeError as exc:
+        problems.append(str(exc))
+    for path, item in entries:
+        opener, lang, categories = trains(item)
+        if opener is not None:
+            problem = opener_trigger_problem(path, opener, lang, categories, rules, lexicons)
+            if problem:
+                problems.append(problem)
+    return problems
+
+
+def _files(directory: Path, pattern: str) -> list[Path]:
+    return sorted(directory.glob(pattern)) if directory.is_dir() else []
+
+
 def drill_problems(
     directory: Path,
     languages: set[str],
@@ -69,27 +113,16 @@ def drill_problems(
     rules: tuple[Rule, ...],
     lexicons: dict[str, Lexicon],
 ) -> list[str]:
-    """Every drill file loaded on its own, so one broken file does not hide the others."""
-    problems: list[str] = []
-    entries: list[tuple[Path, Drill]] = []
-    paths = sorted(directory.glob("*.yaml")) if directory.is_dir() else []
-    for path in paths:
-        try:
-            entries.append((path, load_drill(path)))
-        except KnowledgeError as exc:
-            problems.append(str(exc))
-    try:
-        problems += DrillLibrary(entries).problems(languages, known)
-    except KnowledgeError as exc:
-        problems.append(str(exc))
-    for path, drill in entries:
-        if drill.opener is not None:
-            problem = opener_trigger_problem(
-                path, drill.opener, drill.lang, drill.categories, rules, lexicons
-            )
-            if problem:
-                problems.append(problem)
-    return problems
+    return _exercise_problems(
+        _files(directory, "*.yaml"),
+        load_drill,
+        DrillLibrary,
+        lambda drill: (drill.opener, drill.lang, drill.categories),
+        languages,
+        known,
+        rules,
+        lexicons,
+    )
 
 
 def onboarding_problems(
@@ -99,23 +132,16 @@ def onboarding_problems(
     rules: tuple[Rule, ...],
     lexicons: dict[str, Lexicon],
 ) -> list[str]:
-    problems: list[str] = []
-    entries: list[tuple[Path, OnboardingStep]] = []
-    paths = sorted(directory.glob("*.md")) if directory.is_dir() else []
-    for path in paths:
-        try:
-            entries.append((path, load_step(path)))
-        except KnowledgeError as exc:
-            problems.append(str(exc))
-    try:
-        problems += OnboardingPath(entries).problems(languages, known)
-    except KnowledgeError as exc:
-        problems.append(str(exc))
-    for path, step in entries:
-        problem = opener_trigger_problem(path, step.opener, step.lang, step.check.avoid, rules, lexicons)
-        if problem:
-            problems.append(problem)
-    return problems
+    return _exercise_problems(
+        _files(directory, "*.md"),
+        load_step,
+        OnboardingPath,
+        lambda step: (step.opener, step.lang, step.check.avoid),
+        languages,
+        known,
+        rules,
+        lexicons,
+    )
 
 
 def check_knowledge(knowledge_dir: Path, prompts_dir: Path) -> list[str]:
