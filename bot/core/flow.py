@@ -125,15 +125,7 @@ class CoachingFlow:
         return self._card_reply(card, self.coach.strings(card.language), text)
 
     async def _record(self, key: ConversationKey, card: CoachCard, is_rewrite: bool) -> None:
-        record = CardRecord(
-            key=key,
-            language=card.language,
-            score=card.score,
-            categories=list(card.categories),
-            is_rewrite=is_rewrite,
-            has_question=card.ends_as_real_question,
-        )
-        await self.store.record_card(record)
+        await self.store.record_card(CardRecord.from_card(key, card, is_rewrite))
 
     def _refusal_or_invalid(self, text: str, forced: str | None, locale: str | None) -> Reply | str:
         """Returns the language to coach in, or the reply that replaces the card."""

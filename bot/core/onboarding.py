@@ -11,14 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable
 from pathlib import Path
-from typing import Any
 
-import frontmatter
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.core.drills import check_name
 from bot.core.errors import KnowledgeError
+from bot.core.front_matter import read_front_matter
 from bot.core.models import Category
 
 _STEP_ID = re.compile(r"^(\d{2})-[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -62,19 +60,11 @@ class OnboardingStep(BaseModel):
 
 
 def load_step(path: Path) -> OnboardingStep:
-    try:
-        post = frontmatter.loads(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise KnowledgeError(path, "front matter", str(exc).replace("\n", " ")) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KnowledgeError(path, "file", str(exc)) from None
-    metadata: dict[str, Any] = dict(post.metadata)
-    if not metadata:
-        raise KnowledgeError(path, "front matter", "missing (the file must start with ---)")
+    metadata, content = read_front_matter(path)
     if "lesson" in metadata:
         raise KnowledgeError(path, "lesson", "is the markdown body after the front matter, not a key")
     try:
-        step = OnboardingStep.model_validate({**metadata, "lesson": post.content.strip()})
+        step = OnboardingStep.model_validate({**metadata, "lesson": content.strip()})
     except ValidationError as exc:
         raise KnowledgeError.from_validation(path, exc) from None
     check_name(path, SUFFIX, step.id, step.lang)

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.core.models import ConversationKey, PrincipleRef
+from bot.core.models import CoachCard, ConversationKey, PrincipleRef
 
 
 class PrincipleText(BaseModel):
@@ -79,6 +79,17 @@ class CardRecord(BaseModel):
     # finding): the team report's headline share.
     has_question: bool = False
     created_at: datetime | None = None
+
+    @classmethod
+    def from_card(cls, key: ConversationKey, card: CoachCard, is_rewrite: bool) -> CardRecord:
+        return cls(
+            key=key,
+            language=card.language,
+            score=card.score,
+            categories=[str(c) for c in card.categories],
+            is_rewrite=is_rewrite,
+            has_question=card.ends_as_real_question,
+        )
 
 
 class ConversationStore(Protocol):

@@ -241,16 +241,8 @@ class TeamCoach:
                 has_question=card.ends_as_real_question,
             )
         )
-        await self.store.record_card(
-            CardRecord(
-                key=key.model_copy(update={"conversation_id": f"drill:{run.id}"}),
-                language=card.language,
-                score=card.score,
-                categories=[str(c) for c in card.categories],
-                is_rewrite=False,
-                has_question=card.ends_as_real_question,
-            )
-        )
+        drill_key = key.model_copy(update={"conversation_id": f"drill:{run.id}"})
+        await self.store.record_card(CardRecord.from_card(drill_key, card, is_rewrite=False))
         good = "\n".join(f"- {point}" for point in drill.good_answer)
         text_out = (
             f"_{ui.text('team', 'answer_intro', title=drill.title)}_\n\n{body}\n\n"
@@ -459,16 +451,8 @@ class TeamCoach:
             return _notice(ui, ui.text("onboarding", "unavailable"))
         comparison = await asyncio.to_thread(self.coach.compare, step.opener, text, ui.lang)
         card = comparison.after
-        await self.store.record_card(
-            CardRecord(
-                key=key.model_copy(update={"conversation_id": f"onboarding:{step.step}"}),
-                language=card.language,
-                score=card.score,
-                categories=[str(c) for c in card.categories],
-                is_rewrite=True,
-                has_question=card.ends_as_real_question,
-            )
-        )
+        step_key = key.model_copy(update={"conversation_id": f"onboarding:{step.step}"})
+        await self.store.record_card(CardRecord.from_card(step_key, card, is_rewrite=True))
         unmet = check_passed(
             step.check, card.score, [str(c) for c in card.categories], card.ends_as_real_question
         )

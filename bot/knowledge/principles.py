@@ -11,13 +11,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import frontmatter
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.core.errors import KnowledgeError
+from bot.core.front_matter import read_front_matter
 from bot.core.models import PrincipleRef
 from bot.core.ports import PrincipleText
 
@@ -70,15 +68,7 @@ class Principle:
 
 
 def load_principle(path: Path) -> Principle:
-    try:
-        post = frontmatter.loads(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise KnowledgeError(path, "front matter", str(exc).replace("\n", " ")) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KnowledgeError(path, "file", str(exc)) from None
-    metadata: dict[str, Any] = dict(post.metadata)
-    if not metadata:
-        raise KnowledgeError(path, "front matter", "missing (the file must start with ---)")
+    metadata, content = read_front_matter(path)
     try:
         meta = PrincipleMeta.model_validate(metadata)
     except ValidationError as exc:
@@ -86,7 +76,7 @@ def load_principle(path: Path) -> Principle:
     expected = f"{meta.id}.{meta.lang}.md"
     if path.name != expected:
         raise KnowledgeError(path, "id/lang", f"front matter says {expected}")
-    sections = _sections(post.content)
+    sections = _sections(content)
     if len(sections) < MIN_SECTIONS:
         raise KnowledgeError(path, "body", f"needs {MIN_SECTIONS} '## ' sections, found {len(sections)}")
     for heading, text in sections:
