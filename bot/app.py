@@ -44,6 +44,7 @@ def open_search(
         progress=progress,
         offtopic=settings.knowledge_dir / "offtopic.yaml",
         tuning=SearchTuning.load(settings.knowledge_dir / "search.yaml"),
+        concepts=settings.knowledge_dir / "concepts.yaml",
     )
     return index
 

@@ -144,6 +144,25 @@ def onboarding_problems(
     )
 
 
+def search_file_problems(knowledge_dir: Path, languages: set[str]) -> list[str]:
+    """The search's own data: tuning, off-topic references and the concept glossary."""
+    from bot.knowledge.concepts import ConceptGlossary
+    from bot.knowledge.index import SearchTuning, offtopic_documents
+
+    problems: list[str] = []
+    checks: list[Callable[[], object]] = [
+        lambda: SearchTuning.load(knowledge_dir / "search.yaml"),
+        lambda: offtopic_documents(knowledge_dir / "offtopic.yaml"),
+        lambda: ConceptGlossary.load(knowledge_dir / "concepts.yaml", languages),
+    ]
+    for check in checks:
+        try:
+            check()
+        except KnowledgeError as exc:
+            problems.append(str(exc))
+    return problems
+
+
 def check_knowledge(knowledge_dir: Path, prompts_dir: Path) -> list[str]:
     problems: list[str] = []
     try:
@@ -199,6 +218,7 @@ def check_knowledge(knowledge_dir: Path, prompts_dir: Path) -> list[str]:
         load_report_strings(prompts_dir / "report")
     except KnowledgeError as exc:
         problems.append(str(exc))
+    problems += search_file_problems(knowledge_dir, languages)
     problems += drill_problems(prompts_dir / "drills", languages, known, tuple(rules), lexicons)
     problems += onboarding_problems(prompts_dir / "onboarding", languages, known, tuple(rules), lexicons)
     return problems

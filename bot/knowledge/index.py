@@ -1,9 +1,10 @@
 """The principles in Chroma, kept in step with the files by content hash, and searched by
 meaning (vectors) fused with words (BM25 with French and English stemming).
 
-Each principle gives two documents per language: its head (title, summary, tags) and its
-body (idea, why it works). A principle's vector score is the best of its documents in
-either language, which is what lets a French question find an English-only nuance.
+Each principle gives many small documents per language (head, the questions it answers,
+each sentence of its idea, its examples). A principle's meaning score averages its best
+documents in each language, so a question ranks the principles the same way whichever
+language it is asked in.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -28,6 +29,7 @@ from chromadb.config import Settings as ChromaSettings
 
 from bot.core.errors import KnowledgeError
 from bot.core.ports import SearchHit
+from bot.knowledge.concepts import ConceptGlossary, ConceptRanking
 from bot.knowledge.embedder import FournilEmbeddingFunction, SentenceEmbedder, shared_embedder
 from bot.knowledge.principles import PrincipleStore
 from bot.settings import Settings
@@ -64,17 +66,20 @@ class SyncStats:
 
 @dataclass(frozen=True)
 class SearchTuning:
-    """How the two rankings are fused and where "nothing relevant" starts
-    (knowledge/search.yaml).
+    """How the rankings are fused and where "nothing relevant" starts (knowledge/search.yaml).
 
-    A principle's meaning score is the mean of its best `per_principle` documents (one
-    lucky sentence is not enough); words add `bm25_weight` times the normalised BM25
-    score in the question's language. A question is answered when its best match reaches
-    `floor`, no off-topic example (knowledge/offtopic.yaml) is closer by more than
-    `offtopic_margin`, and it either uses a word of the craft or matches above `confident`.
+    A principle's meaning score is the mean of its best `per_principle` documents in each
+    language, averaged over languages (one lucky sentence is not enough). Words add
+    `bm25_weight` times the normalised BM25 score in the question's language, and
+    `concept_weight` times the similarity of the concepts (knowledge/concepts.yaml) the
+    question shares with the principle in any language. A question is answered when its
+    best match reaches `floor`, no off-topic example (knowledge/offtopic.yaml) is closer by
+    more than `offtopic_margin`, and it either uses a word of the craft or matches above
+    `confident`.
     """
 
     bm25_weight: float = 0.05
+    concept_weight: float = 0.0
     per_principle: int = 4
     floor: float = 0.3
     confident: float = 0.6
@@ -89,7 +94,7 @@ class SearchTuning:
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
             words = tuple(
-                (str(lang), re.compile(rf"(?<![\w'])(?:{'|'.join(items)})(?![\w-])", re.IGNORECASE))
+                (str(lang), re.compile(rf"(?<!\w)(?:{'|'.join(items)})(?![\w-])", re.IGNORECASE))
                 for lang, items in (data.get("domain_words") or {}).items()
             )
             return cls(**(data.get("tuning") or {}), domain_words=words)
@@ -164,6 +169,38 @@ def chroma_client(settings: Settings) -> ClientAPI:
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
 
+@dataclass
+class MeaningScores:
+    """The candidates' similarities per principle and language, in decreasing order.
+
+    A principle is scored in each language of the base separately and the languages are
+    averaged. A French question sits closer to every French document than to any
+    English one; pooling the best documents across languages lets that shift pick the
+    principle whose French wording happens to be closest, so the same question asked in
+    English would get another. Averaging per language cancels the shift: every principle
+    gets it equally.
+    """
+
+    by_language: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    best: dict[str, float] = field(default_factory=dict)
+    lowest: float = 1.0
+
+    def add(self, principle: str, lang: str, similarity: float) -> None:
+        self.by_language.setdefault((principle, lang), []).append(similarity)
+        self.best[principle] = max(self.best.get(principle, -1.0), similarity)
+        self.lowest = min(self.lowest, similarity)
+
+    def score(self, principle: str, languages: tuple[str, ...], per_principle: int) -> float:
+        """Mean of the best `per_principle` similarities in each language, averaged over
+        languages; documents beyond the candidates count as the lowest candidate."""
+        total = 0.0
+        for lang in languages:
+            top = self.by_language.get((principle, lang), [])[:per_principle]
+            top = top + [self.lowest] * (per_principle - len(top))
+            total += sum(top) / per_principle
+        return total / len(languages)
+
+
 class PrincipleIndex:
     """Implements the core's `PrincipleSearch` port."""
 
@@ -174,12 +211,21 @@ class PrincipleIndex:
         embedder: SentenceEmbedder,
         tuning: SearchTuning | None = None,
         offtopic: Collection | None = None,
+        glossary: ConceptGlossary | None = None,
     ) -> None:
         self._collection = collection
         self._offtopic = offtopic
         self._docs = docs
         self._embedder = embedder
         self._tuning = tuning or SearchTuning()
+        self._languages = tuple(sorted({doc.lang for doc in docs}))
+        texts: dict[tuple[str, str], list[str]] = {}
+        for doc in docs:
+            texts.setdefault((doc.principle, doc.lang), []).append(doc.text)
+        self._concepts = ConceptRanking(
+            glossary or ConceptGlossary({}),
+            ((principle, lang, "\n".join(parts)) for (principle, lang), parts in texts.items()),
+        )
         self._bm25: dict[str, tuple[bm25s.BM25, list[IndexedDoc], Stemmer.Stemmer]] = {}
         for lang in sorted({doc.lang for doc in docs}):
             subset = [doc for doc in docs if doc.lang == lang]
@@ -203,6 +249,7 @@ class PrincipleIndex:
         progress: Callable[[int, int], None] | None = None,
         offtopic: Path | None = None,
         tuning: SearchTuning | None = None,
+        concepts: Path | None = None,
     ) -> tuple[PrincipleIndex, SyncStats]:
         """Open the collection and bring it in step with the files (only what changed)."""
         embedder = embedder or shared_embedder()
@@ -221,7 +268,9 @@ class PrincipleIndex:
         offtopic_collection = collection_named(OFFTOPIC_COLLECTION) if references else None
         if offtopic_collection is not None:
             sync_collection(offtopic_collection, references, embedder)
-        return cls(collection, docs, embedder, tuning, offtopic=offtopic_collection), stats
+        glossary = ConceptGlossary.load(concepts, store.languages) if concepts is not None else None
+        index = cls(collection, docs, embedder, tuning, offtopic=offtopic_collection, glossary=glossary)
+        return index, stats
 
     def search(self, text: str, lang: str, limit: int = 3) -> list[SearchHit]:
         """Principles that answer `text`, best first; empty when none is relevant."""
@@ -229,23 +278,25 @@ class PrincipleIndex:
             return []
         tuning = self._tuning
         query = self._embedder.embed([text])
-        per_principle = self._meaning(query, tuning.candidates)
-        if not per_principle:
+        meaning = self._meaning(query, tuning.candidates)
+        if not meaning.best:
             return []
-        best = max(max(sims) for sims in per_principle.values())
+        best = max(meaning.best.values())
         if best < tuning.floor or best < self._nearest_offtopic(query) + tuning.offtopic_margin:
             return []
         if best < tuning.confident and not tuning.mentions_domain(text, lang):
             return []
         lexical = self._bm25_scores(text, lang)
-        fused: dict[str, float] = {}
-        for pid, sims in per_principle.items():
-            top = sorted(sims, reverse=True)[: tuning.per_principle]
-            top += [min(sims)] * (tuning.per_principle - len(top))  # unseen docs rank lower
-            fused[pid] = sum(top) / len(top) + tuning.bm25_weight * lexical.get(pid, 0.0)
+        concepts = self._concepts.scores(text, lang) if tuning.concept_weight else {}
+        fused = {
+            pid: meaning.score(pid, self._languages, tuning.per_principle)
+            + tuning.bm25_weight * lexical.get(pid, 0.0)
+            + tuning.concept_weight * concepts.get(pid, 0.0)
+            for pid in meaning.best
+        }
         ranked = sorted(fused.items(), key=lambda item: item[1], reverse=True)[:limit]
         return [
-            SearchHit(principle=pid, score=round(score, 4), similarity=round(max(per_principle[pid]), 4))
+            SearchHit(principle=pid, score=round(score, 4), similarity=round(meaning.best[pid], 4))
             for pid, score in ranked
         ]
 
@@ -253,28 +304,30 @@ class PrincipleIndex:
         if not text.strip():
             return []
         # The gist of an opener is in its first lines; embedding a 200-word wall costs 5x more.
-        per_principle = self._meaning(self._embedder.embed([text[:RELATED_CHARS]]), candidates=24)
-        ranked = sorted(per_principle.items(), key=lambda item: max(item[1]), reverse=True)
+        meaning = self._meaning(self._embedder.embed([text[:RELATED_CHARS]]), candidates=24)
+        ranked = sorted(meaning.best.items(), key=lambda item: item[1], reverse=True)
         return [
-            SearchHit(principle=pid, score=round(max(sims), 4), similarity=round(max(sims), 4))
-            for pid, sims in ranked[:limit]
+            SearchHit(principle=pid, score=round(similarity, 4), similarity=round(similarity, 4))
+            for pid, similarity in ranked[:limit]
         ]
 
-    def _meaning(self, query: np.ndarray, candidates: int) -> dict[str, list[float]]:
-        """Cosine similarities of the nearest documents, grouped by principle."""
-        # Only distances are fetched: the principle is the first part of the document id,
-        # and fetching metadata for hundreds of candidates costs more than the search.
+    def _meaning(self, query: np.ndarray, candidates: int) -> MeaningScores:
+        """Cosine similarities of the nearest documents, grouped by principle and language."""
+        # Only distances are fetched: principle and language are the first parts of the
+        # document id, and fetching metadata for hundreds of candidates costs more than
+        # the search.
         result = self._collection.query(
             query_embeddings=query,
             n_results=min(candidates, len(self._docs)),
             include=["distances"],
         )
-        per_principle: dict[str, list[float]] = {}
         ids = result.get("ids", [[]])[0]
         distances = (result.get("distances") or [[]])[0]
+        meaning = MeaningScores()
         for doc_id, distance in zip(ids, distances, strict=False):
-            per_principle.setdefault(doc_id.split(":", 1)[0], []).append(1.0 - float(distance))
-        return per_principle
+            principle, lang, _ = doc_id.split(":", 2)
+            meaning.add(principle, lang, 1.0 - float(distance))
+        return meaning
 
     def _nearest_offtopic(self, query: np.ndarray) -> float:
         if self._offtopic is None:

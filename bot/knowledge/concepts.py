@@ -1,0 +1,116 @@
+"""The craft's vocabulary in both languages (knowledge/concepts.yaml), as a word ranking
+that does not depend on the language a question is asked in.
+
+BM25 compares a French question with French documents only, so the same question asked
+in English is ranked on other words and can land on another principle. Mapping words to
+shared concept ids ("relancer", "follow up" and "chase" all become `follow-up`) gives a
+lexical score that is the same for both versions of a question. Adding a synonym or a
+language is a change to the data file.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from bot.core.errors import KnowledgeError
+
+_CONCEPT_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+@dataclass(frozen=True)
+class ConceptGlossary:
+    """One compiled pattern per concept and language, matched on whole words."""
+
+    patterns: dict[str, tuple[tuple[str, re.Pattern[str]], ...]]
+
+    @classmethod
+    def load(cls, path: Path, languages: Iterable[str] = ()) -> ConceptGlossary:
+        """Every concept must name its words in each of `languages`: a concept missing in
+        one language would pull questions in the other one only."""
+        if not path.is_file():
+            return cls({})
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise KnowledgeError(path, "yaml", str(exc).replace("\n", " ")) from None
+        concepts = data.get("concepts") if isinstance(data, dict) else None
+        if not isinstance(concepts, dict) or not concepts:
+            raise KnowledgeError(path, "concepts", "expected a mapping of concept id to words per language")
+        wanted = set(languages)
+        per_lang: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
+        for concept, words in concepts.items():
+            field = f"concepts.{concept}"
+            if not isinstance(concept, str) or not _CONCEPT_ID.fullmatch(concept):
+                raise KnowledgeError(path, field, "ids are lowercase words joined by hyphens")
+            if not isinstance(words, dict):
+                raise KnowledgeError(path, field, "expected words per language (en: [...], fr: [...])")
+            missing = sorted(wanted - set(words))
+            if missing:
+                raise KnowledgeError(path, field, f"no words for {', '.join(missing)}")
+            for lang, items in words.items():
+                if not (isinstance(items, list) and items and all(isinstance(i, str) and i for i in items)):
+                    raise KnowledgeError(path, f"{field}.{lang}", "expected a non-empty list of words")
+                try:
+                    pattern = re.compile(rf"(?<!\w)(?:{'|'.join(items)})(?![\w-])", re.IGNORECASE)
+                except re.error as exc:
+                    raise KnowledgeError(path, f"{field}.{lang}", f"bad pattern: {exc}") from None
+                per_lang.setdefault(str(lang), []).append((concept, pattern))
+        return cls({lang: tuple(items) for lang, items in per_lang.items()})
+
+    @property
+    def languages(self) -> set[str]:
+        return set(self.patterns)
+
+    def concepts(self, text: str, lang: str) -> Counter[str]:
+        """How many times each concept occurs in `text` (a language without words: none)."""
+        found = Counter[str]()
+        for concept, pattern in self.patterns.get(lang, ()):
+            hits = len(pattern.findall(text))
+            if hits:
+                found[concept] = hits
+        return found
+
+
+class ConceptRanking:
+    """Principles scored by the concepts a question shares with them (TF-IDF, cosine).
+
+    A principle's profile gathers its documents in every language, so the French and the
+    English version of a question meet the same profile.
+    """
+
+    def __init__(self, glossary: ConceptGlossary, documents: Iterable[tuple[str, str, str]]) -> None:
+        self._glossary = glossary
+        counts: dict[str, Counter[str]] = {}
+        for principle, lang, text in documents:
+            counts.setdefault(principle, Counter()).update(glossary.concepts(text, lang))
+        spread = Counter[str]()
+        for profile in counts.values():
+            spread.update(profile.keys())
+        total = len(counts)
+        # A concept every principle mentions tells them apart no better than a stopword.
+        self._idf = {c: math.log((1 + total) / (1 + n)) for c, n in spread.items()}
+        self._profiles: dict[str, dict[str, float]] = {}
+        for principle, profile in counts.items():
+            weights = {c: (1 + math.log(n)) * self._idf[c] for c, n in profile.items() if self._idf[c] > 0}
+            norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
+            self._profiles[principle] = {c: w / norm for c, w in weights.items()}
+
+    def scores(self, text: str, lang: str) -> dict[str, float]:
+        """Cosine between the question's concepts and each principle's (0 to 1)."""
+        query = {c: self._idf.get(c, 0.0) for c in self._glossary.concepts(text, lang)}
+        norm = math.sqrt(sum(w * w for w in query.values()))
+        if norm == 0:
+            return {}
+        result: dict[str, float] = {}
+        for principle, profile in self._profiles.items():
+            score = sum(w * profile.get(c, 0.0) for c, w in query.items()) / norm
+            if score > 0:
+                result[principle] = score
+        return result
