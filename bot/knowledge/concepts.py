@@ -71,6 +71,7 @@ class ConceptGlossary:
     def concepts(self, text: str, lang: str) -> Counter[str]:
         """How many times each concept occurs in `text` (a language without words: none)."""
         found = Counter[str]()
+        text = text.replace("\u2019", "'")  # the glossary writes apostrophes straight
         for concept, pattern in self.patterns.get(lang, ()):
             hits = len(pattern.findall(text))
             if hits:
