@@ -103,6 +103,10 @@ class ConceptRanking:
             norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
             self._profiles[principle] = {c: w / norm for c, w in weights.items()}
 
+    def mentions(self, text: str, lang: str) -> bool:
+        """Whether `text` names any concept of the craft."""
+        return bool(self._glossary.concepts(text, lang))
+
     def scores(self, text: str, lang: str) -> dict[str, float]:
         """Cosine between the question's concepts and each principle's (0 to 1)."""
         query = {c: self._idf.get(c, 0.0) for c in self._glossary.concepts(text, lang)}

@@ -72,10 +72,12 @@ class SearchTuning:
     language, averaged over languages (one lucky sentence is not enough). Words add
     `bm25_weight` times the normalised BM25 score in the question's language, and
     `concept_weight` times the similarity of the concepts (knowledge/concepts.yaml) the
-    question shares with the principle in any language. A question is answered when its
-    best match reaches `floor`, no off-topic example (knowledge/offtopic.yaml) is closer by
-    more than `offtopic_margin`, and it either uses a word of the craft or matches above
-    `confident`.
+    question shares with the principle in any language.
+
+    A question is answered when its best document reaches `floor`; when its nearest
+    `neighbours` principle documents are, on average, closer than its nearest off-topic
+    examples (knowledge/offtopic.yaml) by at least `offtopic_margin`; and when it either
+    names a concept of the craft or matches above `confident`.
     """
 
     bm25_weight: float = 0.05
@@ -84,8 +86,8 @@ class SearchTuning:
     floor: float = 0.3
     confident: float = 0.6
     offtopic_margin: float = 0.0
+    neighbours: int = 1
     candidates: int = 250
-    domain_words: tuple[tuple[str, re.Pattern[str]], ...] = ()
 
     @classmethod
     def load(cls, path: Path) -> SearchTuning:
@@ -93,19 +95,9 @@ class SearchTuning:
             return cls()
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            words = tuple(
-                (str(lang), re.compile(rf"(?<!\w)(?:{'|'.join(items)})(?![\w-])", re.IGNORECASE))
-                for lang, items in (data.get("domain_words") or {}).items()
-            )
-            return cls(**(data.get("tuning") or {}), domain_words=words)
-        except (yaml.YAMLError, TypeError, re.error) as exc:
+            return cls(**(data.get("tuning") or {}))
+        except (yaml.YAMLError, TypeError, AttributeError) as exc:
             raise KnowledgeError(path, "tuning", str(exc).replace("\n", " ")) from None
-
-    def mentions_domain(self, text: str, lang: str) -> bool:
-        patterns = [pattern for code, pattern in self.domain_words if code == lang]
-        if not patterns:
-            return True
-        return any(pattern.search(text) for pattern in patterns)
 
 
 OFFTOPIC = "_offtopic"
@@ -281,10 +273,14 @@ class PrincipleIndex:
         meaning = self._meaning(query, tuning.candidates)
         if not meaning.best:
             return []
-        best = max(meaning.best.values())
-        if best < tuning.floor or best < self._nearest_offtopic(query) + tuning.offtopic_margin:
+        nearest = sorted(meaning.best.values(), reverse=True)
+        best = nearest[0]
+        if best < tuning.floor:
             return []
-        if best < tuning.confident and not tuning.mentions_domain(text, lang):
+        principles_near = sum(nearest[: tuning.neighbours]) / len(nearest[: tuning.neighbours])
+        if principles_near < self._nearest_offtopic(query, tuning.neighbours) + tuning.offtopic_margin:
+            return []
+        if best < tuning.confident and not self._concepts.mentions(text, lang):
             return []
         lexical = self._bm25_scores(text, lang)
         concepts = self._concepts.scores(text, lang) if tuning.concept_weight else {}
@@ -329,12 +325,15 @@ class PrincipleIndex:
             meaning.add(principle, lang, 1.0 - float(distance))
         return meaning
 
-    def _nearest_offtopic(self, query: np.ndarray) -> float:
+    def _nearest_offtopic(self, query: np.ndarray, neighbours: int) -> float:
+        """Mean similarity of the nearest off-topic examples (-1 without any)."""
         if self._offtopic is None:
             return -1.0
-        result = self._offtopic.query(query_embeddings=query, n_results=1, include=["distances"])
+        result = self._offtopic.query(query_embeddings=query, n_results=neighbours, include=["distances"])
         distances = (result.get("distances") or [[]])[0]
-        return 1.0 - float(distances[0]) if distances else -1.0
+        if not distances:
+            return -1.0
+        return sum(1.0 - float(d) for d in distances) / len(distances)
 
     def _bm25_scores(self, text: str, lang: str) -> dict[str, float]:
         entry = self._bm25.get(lang)

@@ -1,0 +1,96 @@
+"""The concept glossary: the same question asked in French and in English meets the same
+concepts, so its word ranking does not depend on the language."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.core.errors import KnowledgeError
+from bot.knowledge.check import check_knowledge
+from bot.knowledge.concepts import ConceptGlossary, ConceptRanking
+
+ROOT = Path(__file__).resolve().parents[2]
+GLOSSARY = ROOT / "knowledge" / "concepts.yaml"
+
+
+@pytest.fixture(scope="module")
+def glossary() -> ConceptGlossary:
+    return ConceptGlossary.load(GLOSSARY, {"en", "fr"})
+
+
+@pytest.mark.parametrize(
+    ("english", "french", "concept"),
+    [
+        ("How do I follow up without nagging?", "Comment relancer sans harceler ?", "follow-up"),
+        ("Can I ask for a meeting in my first email?", "Un rendez-vous dès le premier mail ?", "meeting-ask"),
+        ("Three people sign off on the purchase", "Trois personnes valident l’achat", "decision-maker"),
+        ("The prospect ghosted me after the demo", "Le prospect ne répond plus depuis la démo", "no-reply"),
+    ],
+)
+def test_a_question_meets_the_same_concept_in_both_languages(
+    glossary: ConceptGlossary, english: str, french: str, concept: str
+) -> None:
+    assert concept in glossary.concepts(english, "en")
+    assert concept in glossary.concepts(french, "fr")
+
+
+def test_both_versions_of_a_question_rank_principles_alike(glossary: ConceptGlossary) -> None:
+    ranking = ConceptRanking(
+        glossary,
+        [
+            ("follow-ups", "en", "A follow-up should bring something new, not just check in."),
+            ("follow-ups", "fr", "Une relance doit apporter du neuf."),
+            ("meetings", "en", "Ask for interest before asking for a meeting."),
+            ("meetings", "fr", "Demandez l'intérêt avant le rendez-vous."),
+        ],
+    )
+    english = ranking.scores("How should I chase a prospect who went quiet?", "en")
+    french = ranking.scores("Comment relancer un prospect qui ne répond plus ?", "fr")
+    assert max(english, key=english.__getitem__) == max(french, key=french.__getitem__) == "follow-ups"
+
+
+def test_a_concept_every_principle_shares_does_not_rank(glossary: ConceptGlossary) -> None:
+    ranking = ConceptRanking(
+        glossary,
+        [("a", "en", "a question about the buyer"), ("b", "en", "another question for the buyer")],
+    )
+    assert ranking.scores("a question", "en") == {}
+
+
+def test_text_without_craft_words_meets_no_concept(glossary: ConceptGlossary) -> None:
+    assert glossary.concepts("", "en") == {}
+    assert glossary.concepts("🙂🙂🙂", "fr") == {}
+    assert glossary.concepts("follow up", "de") == {}  # a language without words
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("concepts:\n  follow-up:\n    en: ['follow[- ]?ups?']\n", "concepts.follow-up"),
+        ("concepts:\n  follow-up:\n    en: ['(unclosed']\n    fr: ['relance']\n", "concepts.follow-up.en"),
+        ("concepts:\n  Follow_Up:\n    en: ['x']\n    fr: ['y']\n", "concepts.Follow_Up"),
+        ("concepts:\n  follow-up:\n    en: []\n    fr: ['relance']\n", "concepts.follow-up.en"),
+        ("concepts: [1, 2]\n", "concepts"),
+        ("concepts:\n  follow-up: {en: [x\n", "yaml"),
+    ],
+)
+def test_broken_glossary_names_file_and_field(tmp_path: Path, text: str, field: str) -> None:
+    path = tmp_path / "concepts.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(KnowledgeError) as caught:
+        ConceptGlossary.load(path, {"en", "fr"})
+    assert str(path) in str(caught.value) and field in str(caught.value)
+
+
+def test_kb_check_reports_a_broken_glossary(tmp_path: Path) -> None:
+    knowledge = tmp_path / "knowledge"
+    knowledge.mkdir()
+    for part in ("principles", "rules"):
+        (knowledge / part).symlink_to(ROOT / "knowledge" / part)
+    for name in ("scoring.yaml", "search.yaml", "offtopic.yaml"):
+        (knowledge / name).symlink_to(ROOT / "knowledge" / name)
+    (knowledge / "concepts.yaml").write_text("concepts:\n  follow-up:\n    en: ['chase']\n", encoding="utf-8")
+    problems = check_knowledge(knowledge, ROOT / "prompts")
+    assert problems == [f"{knowledge / 'concepts.yaml'}: concepts.follow-up: no words for fr"]
