@@ -136,13 +136,21 @@ def evaluate(coach: Coach, items: list[LabelledOpener]) -> EvalReport:
 
 
 class LabelledQuestion(BaseModel):
+    """A question with the principles that answer it (none: off-topic). A set that only
+    says whether a question is on topic (`ontopic`) measures refusals, not recall."""
+
     model_config = ConfigDict(extra="allow")
     id: str
-    pair: str
+    pair: str | None = None
     lang: str
-    kind: str
+    kind: str = ""
     question: str
-    expected: list[str]
+    expected: list[str] = []
+    ontopic: bool | None = None
+
+    @property
+    def on_topic(self) -> bool:
+        return bool(self.expected) if self.ontopic is None else self.ontopic
 
 
 @dataclass
@@ -150,16 +158,18 @@ class RetrievalReport:
     questions: int
     recall_at_1: dict[str, float]
     recall_at_3: dict[str, float]
-    cross_lingual_agreement: float
-    offtopic_refusal: float
-    ontopic_refusal: float
+    cross_lingual_agreement: float | None
+    offtopic_refusal: float | None
+    ontopic_refusal: float | None
     misses: list[str] = field(default_factory=list)
 
     def passed(self) -> dict[str, bool]:
+        """The acceptance bars, for the figures the set measures (None: not measured)."""
         return {
             "recall_at_3": all(v >= 0.9 for v in self.recall_at_3.values()),
-            "cross_lingual_agreement": self.cross_lingual_agreement >= 0.9,
-            "offtopic_refusal": self.offtopic_refusal >= 0.9,
+            "cross_lingual_agreement": self.cross_lingual_agreement is None
+            or self.cross_lingual_agreement >= 0.9,
+            "offtopic_refusal": self.offtopic_refusal is None or self.offtopic_refusal >= 0.9,
         }
 
 
@@ -182,27 +192,31 @@ def evaluate_retrieval(coach: Coach, items: list[LabelledQuestion]) -> Retrieval
     for item in items:
         hits = coach.search.search(item.question, item.lang, limit=3)
         ranked = [hit.principle for hit in hits]
-        if not item.expected:
+        if not item.on_topic:
             offtopic.append(not ranked)
             if ranked:
                 misses.append(f"{item.id}: off-topic answered with {ranked[0]}")
             continue
         ontopic_refused.append(not ranked)
+        if not ranked:
+            misses.append(f"{item.id}: on-topic refused")
+        if not item.expected:
+            continue
         at1.setdefault(item.lang, []).append(bool(ranked) and ranked[0] in item.expected)
         at3.setdefault(item.lang, []).append(any(pid in item.expected for pid in ranked))
-        tops.setdefault(item.pair, {})[item.lang] = ranked[0] if ranked else None
-        if not any(pid in item.expected for pid in ranked):
+        tops.setdefault(item.pair or item.id, {})[item.lang] = ranked[0] if ranked else None
+        if ranked and not any(pid in item.expected for pid in ranked):
             misses.append(f"{item.id}: expected {item.expected}, got {ranked}")
     pairs = [langs for langs in tops.values() if len(langs) >= 2]
     agree = [len(set(langs.values())) == 1 and None not in langs.values() for langs in pairs]
 
-    def rate(values: list[bool]) -> float:
-        return sum(values) / len(values) if values else 0.0
+    def rate(values: list[bool]) -> float | None:
+        return sum(values) / len(values) if values else None
 
     return RetrievalReport(
         questions=len(items),
-        recall_at_1={lang: rate(v) for lang, v in sorted(at1.items())},
-        recall_at_3={lang: rate(v) for lang, v in sorted(at3.items())},
+        recall_at_1={lang: sum(v) / len(v) for lang, v in sorted(at1.items())},
+        recall_at_3={lang: sum(v) / len(v) for lang, v in sorted(at3.items())},
         cross_lingual_agreement=rate(agree),
         offtopic_refusal=rate(offtopic),
         ontopic_refusal=rate(ontopic_refused),

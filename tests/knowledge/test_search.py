@@ -166,11 +166,28 @@ def test_same_search_against_a_chroma_server(chroma_server: str, tmp_path: Path)
 
 
 def test_retrieval_figures_on_the_labelled_questions(search_coach: Coach) -> None:
-    """Regression guard on our own question set (the acceptance figures are in the README;
-    cross-lingual agreement is below its bar and reported there, not asserted)."""
+    """Regression guard on our own question set; the acceptance figures, and those on the
+    independent sets, are printed by `fournil eval` and kept in the README."""
     from bot.evaluation import evaluate_retrieval, load_questions
 
     report = evaluate_retrieval(search_coach, load_questions(ROOT / "tests" / "data" / "questions.jsonl"))
-    assert all(value >= 0.85 for value in report.recall_at_3.values()), report.recall_at_3
-    assert report.offtopic_refusal >= 0.9
-    assert report.ontopic_refusal <= 0.05
+    assert all(value >= 0.9 for value in report.recall_at_3.values()), report.recall_at_3
+    assert report.cross_lingual_agreement is not None and report.cross_lingual_agreement >= 0.85
+    assert report.offtopic_refusal is not None and report.offtopic_refusal >= 0.9
+    assert report.ontopic_refusal is not None and report.ontopic_refusal <= 0.05
+
+
+def test_a_set_that_only_marks_topics_measures_refusals(search_coach: Coach, tmp_path: Path) -> None:
+    """questions_holdout.jsonl only says whether a question is on topic: it measures
+    refusals, and recall and agreement stay unmeasured rather than zero."""
+    from bot.evaluation import evaluate_retrieval, load_questions
+
+    path = tmp_path / "questions_topics.jsonl"
+    path.write_text(
+        '{"id": "t1", "lang": "en", "question": "How do I follow up without nagging?", "ontopic": true}\n'
+        '{"id": "t2", "lang": "fr", "question": "Quelle est la capitale du Canada ?", "ontopic": false}\n',
+        encoding="utf-8",
+    )
+    report = evaluate_retrieval(search_coach, load_questions(path))
+    assert (report.offtopic_refusal, report.ontopic_refusal) == (1.0, 0.0)
+    assert report.recall_at_3 == {} and report.cross_lingual_agreement is None
