@@ -45,6 +45,7 @@ def open_search(
         offtopic=settings.knowledge_dir / "offtopic.yaml",
         tuning=SearchTuning.load(settings.knowledge_dir / "search.yaml"),
         concepts=settings.knowledge_dir / "concepts.yaml",
+        concept_cache=settings.data_dir / "concept-counts.json",
     )
     return index
 

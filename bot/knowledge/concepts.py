@@ -10,7 +10,11 @@ language is a change to the data file.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import math
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -21,6 +25,7 @@ import yaml
 
 from bot.core.errors import KnowledgeError
 
+log = logging.getLogger(__name__)
 _CONCEPT_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
@@ -29,6 +34,7 @@ class ConceptGlossary:
     """One compiled pattern per concept and language, matched on whole words."""
 
     patterns: dict[str, tuple[tuple[str, re.Pattern[str]], ...]]
+    digest: str = ""
 
     @classmethod
     def load(cls, path: Path, languages: Iterable[str] = ()) -> ConceptGlossary:
@@ -36,8 +42,9 @@ class ConceptGlossary:
         one language would pull questions in the other one only."""
         if not path.is_file():
             return cls({})
+        source = path.read_text(encoding="utf-8")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml.safe_load(source) or {}
         except yaml.YAMLError as exc:
             raise KnowledgeError(path, "yaml", str(exc).replace("\n", " ")) from None
         concepts = data.get("concepts") if isinstance(data, dict) else None
@@ -62,7 +69,8 @@ class ConceptGlossary:
                 except re.error as exc:
                     raise KnowledgeError(path, f"{field}.{lang}", f"bad pattern: {exc}") from None
                 per_lang.setdefault(str(lang), []).append((concept, pattern))
-        return cls({lang: tuple(items) for lang, items in per_lang.items()})
+        digest = hashlib.sha256(source.encode("utf-8")).hexdigest()
+        return cls({lang: tuple(items) for lang, items in per_lang.items()}, digest)
 
     @property
     def languages(self) -> set[str]:
@@ -86,11 +94,8 @@ class ConceptRanking:
     English version of a question meet the same profile.
     """
 
-    def __init__(self, glossary: ConceptGlossary, documents: Iterable[tuple[str, str, str]]) -> None:
+    def __init__(self, glossary: ConceptGlossary, counts: dict[str, Counter[str]]) -> None:
         self._glossary = glossary
-        counts: dict[str, Counter[str]] = {}
-        for principle, lang, text in documents:
-            counts.setdefault(principle, Counter()).update(glossary.concepts(text, lang))
         spread = Counter[str]()
         for profile in counts.values():
             spread.update(profile.keys())
@@ -102,6 +107,32 @@ class ConceptRanking:
             weights = {c: (1 + math.log(n)) * self._idf[c] for c, n in profile.items() if self._idf[c] > 0}
             norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
             self._profiles[principle] = {c: w / norm for c, w in weights.items()}
+
+    @classmethod
+    def build(
+        cls,
+        glossary: ConceptGlossary,
+        documents: Iterable[tuple[str, str, str]],
+        cache: Path | None = None,
+    ) -> ConceptRanking:
+        """Count each principle's concepts in its (principle, language, text) documents.
+
+        Matching some 200 patterns over the whole base takes about a second, which a start
+        where nothing changed should not pay: the counts are kept in `cache`, keyed by the
+        glossary and the documents, and recounted when either changes.
+        """
+        documents = sorted(documents)
+        key = hashlib.sha256(glossary.digest.encode("utf-8"))
+        for principle, lang, text in documents:
+            key.update(f"\0{principle}\0{lang}\0{text}".encode())
+        counts = _read_counts(cache, key.hexdigest()) if cache is not None else None
+        if counts is None:
+            counts = {}
+            for principle, lang, text in documents:
+                counts.setdefault(principle, Counter()).update(glossary.concepts(text, lang))
+            if cache is not None:
+                _write_counts(cache, key.hexdigest(), counts)
+        return cls(glossary, counts)
 
     def mentions(self, text: str, lang: str) -> bool:
         """Whether `text` names any concept of the craft."""
@@ -119,3 +150,24 @@ class ConceptRanking:
             if score > 0:
                 result[principle] = score
         return result
+
+
+def _read_counts(path: Path, key: str) -> dict[str, Counter[str]] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("key") != key:
+            return None
+        return {principle: Counter(counts) for principle, counts in data["counts"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None  # missing, stale or damaged: count again
+
+
+def _write_counts(path: Path, key: str, counts: dict[str, Counter[str]]) -> None:
+    """Write to a temporary file and rename, so a crash never leaves half a cache."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps({"key": key, "counts": counts}), encoding="utf-8")
+        temporary.replace(path)
+    except OSError as exc:
+        log.warning("concept counts not cached at %s: %s", path, exc)

@@ -204,6 +204,7 @@ class PrincipleIndex:
         tuning: SearchTuning | None = None,
         offtopic: Collection | None = None,
         glossary: ConceptGlossary | None = None,
+        concept_cache: Path | None = None,
     ) -> None:
         self._collection = collection
         self._offtopic = offtopic
@@ -214,9 +215,10 @@ class PrincipleIndex:
         texts: dict[tuple[str, str], list[str]] = {}
         for doc in docs:
             texts.setdefault((doc.principle, doc.lang), []).append(doc.text)
-        self._concepts = ConceptRanking(
+        self._concepts = ConceptRanking.build(
             glossary or ConceptGlossary({}),
             ((principle, lang, "\n".join(parts)) for (principle, lang), parts in texts.items()),
+            cache=concept_cache,
         )
         self._bm25: dict[str, tuple[bm25s.BM25, list[IndexedDoc], Stemmer.Stemmer]] = {}
         for lang in sorted({doc.lang for doc in docs}):
@@ -242,6 +244,7 @@ class PrincipleIndex:
         offtopic: Path | None = None,
         tuning: SearchTuning | None = None,
         concepts: Path | None = None,
+        concept_cache: Path | None = None,
     ) -> tuple[PrincipleIndex, SyncStats]:
         """Open the collection and bring it in step with the files (only what changed)."""
         embedder = embedder or shared_embedder()
@@ -261,7 +264,15 @@ class PrincipleIndex:
         if offtopic_collection is not None:
             sync_collection(offtopic_collection, references, embedder)
         glossary = ConceptGlossary.load(concepts, store.languages) if concepts is not None else None
-        index = cls(collection, docs, embedder, tuning, offtopic=offtopic_collection, glossary=glossary)
+        index = cls(
+            collection,
+            docs,
+            embedder,
+            tuning,
+            offtopic=offtopic_collection,
+            glossary=glossary,
+            concept_cache=concept_cache,
+        )
         return index, stats
 
     def search(self, text: str, lang: str, limit: int = 3) -> list[SearchHit]:

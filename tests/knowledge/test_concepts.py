@@ -37,7 +37,7 @@ def test_a_question_meets_the_same_concept_in_both_languages(
 
 
 def test_both_versions_of_a_question_rank_principles_alike(glossary: ConceptGlossary) -> None:
-    ranking = ConceptRanking(
+    ranking = ConceptRanking.build(
         glossary,
         [
             ("follow-ups", "en", "A follow-up should bring something new, not just check in."),
@@ -52,7 +52,7 @@ def test_both_versions_of_a_question_rank_principles_alike(glossary: ConceptGlos
 
 
 def test_a_concept_every_principle_shares_does_not_rank(glossary: ConceptGlossary) -> None:
-    ranking = ConceptRanking(
+    ranking = ConceptRanking.build(
         glossary,
         [("a", "en", "a question about the buyer"), ("b", "en", "another question for the buyer")],
     )
@@ -94,3 +94,36 @@ def test_kb_check_reports_a_broken_glossary(tmp_path: Path) -> None:
     (knowledge / "concepts.yaml").write_text("concepts:\n  follow-up:\n    en: ['chase']\n", encoding="utf-8")
     problems = check_knowledge(knowledge, ROOT / "prompts")
     assert problems == [f"{knowledge / 'concepts.yaml'}: concepts.follow-up: no words for fr"]
+
+
+def test_counts_are_cached_and_recounted_when_the_base_changes(
+    glossary: ConceptGlossary, tmp_path: Path
+) -> None:
+    cache = tmp_path / "data" / "concept-counts.json"
+    documents = [
+        ("follow-ups", "en", "A follow-up should bring news."),
+        ("meetings", "fr", "Le rendez-vous."),
+    ]
+    first = ConceptRanking.build(glossary, documents, cache=cache)
+    assert cache.is_file()
+    stored = cache.read_text(encoding="utf-8")
+    again = ConceptRanking.build(glossary, list(reversed(documents)), cache=cache)  # order is irrelevant
+    assert cache.read_text(encoding="utf-8") == stored
+    assert again.scores("how do I follow up?", "en") == first.scores("how do I follow up?", "en")
+
+    changed = [
+        ("follow-ups", "en", "Bring something."),
+        ("meetings", "fr", "Une relance, puis le rendez-vous."),
+    ]
+    ranking = ConceptRanking.build(glossary, changed, cache=cache)
+    assert cache.read_text(encoding="utf-8") != stored
+    assert "meetings" in ranking.scores("comment relancer ?", "fr")
+
+
+def test_a_damaged_cache_is_recounted(glossary: ConceptGlossary, tmp_path: Path) -> None:
+    cache = tmp_path / "concept-counts.json"
+    cache.write_bytes(b"\x00{not json")
+    documents = [("follow-ups", "fr", "Une relance utile."), ("meetings", "fr", "Le rendez-vous.")]
+    ranking = ConceptRanking.build(glossary, documents, cache=cache)
+    assert list(ranking.scores("relancer", "fr")) == ["follow-ups"]
+    assert cache.read_text(encoding="utf-8").startswith('{"key"')
