@@ -1,5 +1,6 @@
 """The principles in Chroma, kept in step with the files by content hash, and searched by
-meaning (vectors) fused with words (BM25 with French and English stemming).
+meaning (vectors) fused with words (BM25 with French and English stemming) and with the
+concepts of the craft's glossary (the same in both languages).
 
 Each principle gives many small documents per language (head, the questions it answers,
 each sentence of its idea, its examples). A principle's meaning score averages its best
@@ -74,10 +75,11 @@ class SearchTuning:
     `concept_weight` times the similarity of the concepts (knowledge/concepts.yaml) the
     question shares with the principle in any language.
 
-    A question is answered when its best document reaches `floor`; when its nearest
-    `neighbours` principle documents are, on average, closer than its nearest off-topic
-    examples (knowledge/offtopic.yaml) by at least `offtopic_margin`; and when it either
-    names a concept of the craft or matches above `confident`.
+    A question is answered when its best document reaches `floor`; when its `neighbours`
+    nearest principles (by their best document) are, on average, closer than its as many
+    nearest off-topic examples (knowledge/offtopic.yaml) by at least `offtopic_margin`
+    (one neighbour alone is often a lucky phrase); and when it either names a concept of
+    the craft or matches above `confident`.
     """
 
     bm25_weight: float = 0.05
