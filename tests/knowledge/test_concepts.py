@@ -36,6 +36,25 @@ def test_a_question_meets_the_same_concept_in_both_languages(
     assert concept in glossary.concepts(french, "fr")
 
 
+@pytest.mark.parametrize(
+    ("text", "lang", "concept"),
+    [
+        ("Il répond souvent le soir.", "fr", "listening"),
+        ("Une vision claire du marché.", "fr", "video"),
+        ("N'hésitez pas à me contacter.", "fr", "objection"),
+        ("Don't hesitate to reach out.", "en", "objection"),
+        ("Je relis ton mail.", "fr", "tone-style"),
+        ("Le groupe d'achat se réunit lundi.", "fr", "company-organisation"),
+        ("Merci pour la mise en relation.", "fr", "relationship"),
+    ],
+)
+def test_look_alike_words_do_not_meet_a_concept(
+    glossary: ConceptGlossary, text: str, lang: str, concept: str
+) -> None:
+    """ "souvent" is not a memory, "n'hésitez pas" is no objection, "ton mail" is no tone."""
+    assert concept not in glossary.concepts(text, lang)
+
+
 def test_both_versions_of_a_question_rank_principles_alike(glossary: ConceptGlossary) -> None:
     ranking = ConceptRanking.build(
         glossary,
