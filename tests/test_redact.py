@@ -69,6 +69,9 @@ MUST_REDACT: list[tuple[str, str, str]] = [
     ('My opener: "Hello Kenji, how do you forecast Q4 demand?"', "Kenji", NAME),
     ("Bonjour Monsieur de La Fontaine,\nVotre équipe achats…", "La Fontaine", NAME),
     ("Hi Sarah and Tom, how do you split territories?", "Tom", NAME),
+    ("hi sarah, saw your post on picking errors, how is Lyon coping?", "sarah", NAME),
+    ("hey jean-marc! quick one: who owns returns at Northwind?", "jean-marc", NAME),
+    ("bonjour élodie,\ncomment gérez-vous les retours ?", "élodie", NAME),
 ]
 
 MUST_KEEP: list[str] = [
@@ -90,6 +93,11 @@ MUST_KEEP: list[str] = [
     "Hi team, quick question about your Q4 pipeline review.",
     "Bonjour Madame, comment vos équipes préparent-elles l'audit ?",
     "Hi there! How do you handle renewals above 50k ARR?",
+    "hi there, how do you handle renewals above 50k ARR?",
+    "hey team, quick question about the Q4 pipeline.",
+    "hello everyone! how do you plan the audit?",
+    "hey quick question, who owns returns at Northwind?",
+    "salut les amis, comment gérez-vous les retours ?",
     "Bonjour à tous, petite question sur vos délais de livraison.",
     "Hey, saw the press release on fedex.com/news about your region.",
     "Ticket #48151 was closed in 3 days, 2 hours faster than the SLA.",

@@ -10,7 +10,8 @@ Before an opener is saved or logged, these are replaced by placeholders:
   looks like a profile (``/u/name``, ``/users/name``, ``/profile/…``, ``/~name``, ``/@name``)
   → ``[profile-url]``;
 - names the rep marks with double brackets (``[[Marie Dupont]]``) and the name right after a
-  greeting (``Hi Sarah,``, ``Bonjour Madame Martin,``) → ``[name]``.
+  greeting (``Hi Sarah,``, ``Bonjour Madame Martin,``, and in chat lowercase ``hi sarah,``)
+  → ``[name]``.
 
 Company homepages (``https://acme.com``, ``acme.fr/pricing``), years, prices, counts, dates and
 single-bracket template leftovers (``[Company]``, ``{first_name}``) are left as they are: the
@@ -117,10 +118,20 @@ _GREETING = re.compile(
     r"(?=[^\S\n]*(?:[,!:;?.…)\n–—-]|$))",
     re.MULTILINE,
 )
+# Chat is often typed in lowercase ("hi sarah, saw your post"): one lowercase word right
+# after a greeting that opens a line, then a comma or "!", is a name too. Two words are not
+# taken ("hey quick question,"), nor the words below.
+_GREETING_LOWERCASE = re.compile(
+    r"^(?P<lead>[^\S\n]*(?i:hi|hello|hey|hiya|dear|bonjour|bonsoir|salut|coucou|cher|chère)[^\S\n]+)"
+    r"(?P<first>[a-zß-öø-ÿ][a-zß-öø-ÿ'’-]+)"
+    r"(?=[^\S\n]*[,!])",
+    re.MULTILINE,
+)
 # Words after a greeting that are not a person's name.
 _NOT_A_NAME = re.compile(
     r"(?i)(?:team|teams|all|everyone|everybody|there|folks|guys|friends|again|world|tous|toutes"
-    r"|équipe|equipe|madame|monsieur|mademoiselle|sir|madam|mr|mrs|ms|dr)\.?"
+    r"|équipe|equipe|madame|monsieur|mademoiselle|sir|madam|mr|mrs|ms|dr"
+    r"|you|y'all|both|mate|buddy|pal|toi|vous|les|gang|again|hello|hi|hey|and|et)\.?"
 )
 
 
@@ -323,7 +334,16 @@ def _redact_greeting_names(text: str) -> tuple[str, int]:
                 out += second
         return out
 
-    return _GREETING.sub(replace, text), count
+    text = _GREETING.sub(replace, text)
+
+    def replace_lowercase(match: re.Match[str]) -> str:
+        nonlocal count
+        if not _is_name(match.group("first")):
+            return match.group(0)
+        count += 1
+        return match.group("lead") + PLACEHOLDERS["name"]
+
+    return _GREETING_LOWERCASE.sub(replace_lowercase, text), count
 
 
 def redact_with_counts(text: str) -> tuple[str, dict[str, int]]:
