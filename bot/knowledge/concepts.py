@@ -134,13 +134,16 @@ class ConceptRanking:
                 _write_counts(cache, key.hexdigest(), counts)
         return cls(glossary, counts)
 
-    def mentions(self, text: str, lang: str) -> bool:
-        """Whether `text` names any concept of the craft."""
-        return bool(self._glossary.concepts(text, lang))
+    def concepts(self, text: str, lang: str) -> Counter[str]:
+        """The concepts `text` names (none: it does not speak of the craft)."""
+        return self._glossary.concepts(text, lang)
 
     def scores(self, text: str, lang: str) -> dict[str, float]:
-        """Cosine between the question's concepts and each principle's (0 to 1)."""
-        query = {c: self._idf.get(c, 0.0) for c in self._glossary.concepts(text, lang)}
+        return self.scores_of(self.concepts(text, lang))
+
+    def scores_of(self, found: Iterable[str]) -> dict[str, float]:
+        """Cosine between a question's concepts and each principle's (0 to 1)."""
+        query = {c: self._idf.get(c, 0.0) for c in found}
         norm = math.sqrt(sum(w * w for w in query.values()))
         if norm == 0:
             return {}

@@ -293,10 +293,11 @@ class PrincipleIndex:
         principles_near = sum(nearest[: tuning.neighbours]) / len(nearest[: tuning.neighbours])
         if principles_near < self._nearest_offtopic(query, tuning.neighbours) + tuning.offtopic_margin:
             return []
-        if best < tuning.confident and not self._concepts.mentions(text, lang):
+        found = self._concepts.concepts(text, lang)
+        if best < tuning.confident and not found:
             return []
         lexical = self._bm25_scores(text, lang)
-        concepts = self._concepts.scores(text, lang) if tuning.concept_weight else {}
+        concepts = self._concepts.scores_of(found) if tuning.concept_weight else {}
         fused = {
             pid: meaning.score(pid, self._languages, tuning.per_principle)
             + tuning.bm25_weight * lexical.get(pid, 0.0)
