@@ -98,6 +98,8 @@ MUST_KEEP: list[str] = [
     "hello everyone! how do you plan the audit?",
     "hey quick question, who owns returns at Northwind?",
     "salut les amis, comment gérez-vous les retours ?",
+    "chers collègues, comment préparez-vous l'audit ?",
+    "dear customer, how is the pilot going?",
     "Bonjour à tous, petite question sur vos délais de livraison.",
     "Hey, saw the press release on fedex.com/news about your region.",
     "Ticket #48151 was closed in 3 days, 2 hours faster than the SLA.",

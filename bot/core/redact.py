@@ -106,11 +106,14 @@ _UPPER = "".join(re.escape(c) for c in map(chr, range(0x41, 0x530)) if c.isupper
 _NAME_WORD = rf"(?:[{_UPPER}]\.(?=\s)|(?:[dD]['’])?[{_UPPER}][\w'’-]*)"
 _PARTICLE = r"(?:de\s+la|de|du|des|la|le|van|von|der|den|ter|di|da|del|della|dos)"
 _NAME = rf"(?:{_PARTICLE}[^\S\n]+)?{_NAME_WORD}(?:[^\S\n]+(?:{_PARTICLE}[^\S\n]+)?{_NAME_WORD}){{0,2}}"
+_GREETING_WORD = (
+    r"(?i:hi|hello|hey|hiya|dear|greetings|good\s+(?:morning|afternoon|evening)"
+    r"|bonjour|bonsoir|salut|coucou|cher|chère|chers|chères)"
+)
 _GREETING = re.compile(
     r"(?:^|(?<=[:\"“«'(>*_])|(?<=[.!?…]\s))"
     r"(?P<lead>[^\S\n]*[\"“«'>*_]*[^\S\n]*"
-    r"(?i:hi|hello|hey|hiya|dear|greetings|good\s+(?:morning|afternoon|evening)"
-    r"|bonjour|bonsoir|salut|coucou|cher|chère|chers|chères)"
+    rf"{_GREETING_WORD}"
     r"(?:[^\S\n]+(?i:mr|mrs|ms|mx|miss|dr|prof|sir|madam|madame|monsieur|mademoiselle|mme|mlle|me|m"
     r"|docteur|professeur|maître|maitre)\.?)?[^\S\n]+)"
     rf"(?P<first>{_NAME})"
@@ -122,7 +125,7 @@ _GREETING = re.compile(
 # after a greeting that opens a line, then a comma or "!", is a name too. Two words are not
 # taken ("hey quick question,"), nor the words below.
 _GREETING_LOWERCASE = re.compile(
-    r"^(?P<lead>[^\S\n]*(?i:hi|hello|hey|hiya|dear|bonjour|bonsoir|salut|coucou|cher|chère)[^\S\n]+)"
+    rf"^(?P<lead>[^\S\n]*{_GREETING_WORD}[^\S\n]+)"
     r"(?P<first>[a-zß-öø-ÿ][a-zß-öø-ÿ'’-]+)"
     r"(?=[^\S\n]*[,!])",
     re.MULTILINE,
@@ -131,7 +134,8 @@ _GREETING_LOWERCASE = re.compile(
 _NOT_A_NAME = re.compile(
     r"(?i)(?:team|teams|all|everyone|everybody|there|folks|guys|friends|again|world|tous|toutes"
     r"|équipe|equipe|madame|monsieur|mademoiselle|sir|madam|mr|mrs|ms|dr"
-    r"|you|y'all|both|mate|buddy|pal|toi|vous|les|gang|again|hello|hi|hey|and|et)\.?"
+    r"|you|y'all|both|mate|buddy|pal|toi|vous|les|gang|hello|hi|hey|and|et"
+    r"|colleagues?|customers?|clients?|partners?|collègues|collegues|amis|partenaires|messieurs|mesdames)\.?"
 )
 
 
