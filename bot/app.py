@@ -11,12 +11,14 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+
 from bot.core.coach import Coach
 from bot.core.drills import DrillLibrary
 from bot.core.flow import CoachingFlow
 from bot.core.models import Reply, ReplyKind
 from bot.core.onboarding import OnboardingPath
-from bot.core.ports import PrincipleSearch, SearchHit
+from bot.core.ports import PrincipleSearch, SearchHit, UnitScorer
 from bot.core.report import build_team_report, load_report_strings, render_team_report, share_labels
 from bot.core.team import ReportBuilder, TeamCoach, TeamConfig
 from bot.core.ui import UiStrings
@@ -70,13 +72,19 @@ class LazySearch:
     def search(self, text: str, lang: str, limit: int = 3) -> list[SearchHit]:
         return self.warm().search(text, lang, limit)
 
-    def related(self, text: str, limit: int = 2) -> list[SearchHit]:
-        return self.warm().related(text, limit)
+    def related(self, text: str, limit: int = 2, gist: np.ndarray | None = None) -> list[SearchHit]:
+        return self.warm().related(text, limit, gist)
 
 
 def build_coach(settings: Settings, with_search: bool = False, progress: Progress | None = None) -> Coach:
     principles = load_principles(settings)
     search = LazySearch(settings, principles, progress) if with_search else None
+    scorer: UnitScorer | None = None
+    if settings.learned_detectors:
+        from bot.knowledge.detectors import LearnedDetectors
+
+        # The encoder itself loads on the first opener (shared with the search).
+        scorer = LearnedDetectors.load(settings.knowledge_dir / "detectors")
     return Coach.load(
         settings.knowledge_dir,
         settings.prompts_dir,
@@ -84,6 +92,7 @@ def build_coach(settings: Settings, with_search: bool = False, progress: Progres
         default_language=settings.language,
         max_chars=settings.max_input_chars,
         search=search,
+        scorer=scorer,
     )
 
 

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
         validation_alias=_env("FOURNIL_PROMPTS_DIR"),
     )
     max_input_chars: int = Field(8000, validation_alias=_env("FOURNIL_MAX_INPUT_CHARS"))
+    # The learned sentence detectors beside the rules (knowledge/detectors/); off: rules only.
+    learned_detectors: bool = Field(True, validation_alias=_env("FOURNIL_LEARNED_DETECTORS"))
     timezone: str = Field("UTC", validation_alias=_env("FOURNIL_TIMEZONE"))
     drill_hours: float = Field(24.0, gt=0, validation_alias=_env("FOURNIL_DRILL_HOURS"))
     retention_days: int = Field(90, ge=1, validation_alias=_env("FOURNIL_RETENTION_DAYS"))

@@ -12,16 +12,18 @@ from pathlib import Path
 
 from bot.core.analysis import OpenerAnalysis, analyse_opener
 from bot.core.angles import Angle, load_angles, suggest_angles
+from bot.core.detectors import DetectorPolicy, LearnedVerdict, load_detector_policy, read_opener
 from bot.core.diagnosis import diagnose_opener
 from bot.core.errors import FournilError
 from bot.core.input_check import InputProblem, check_text
 from bot.core.language import LanguageDetector
 from bot.core.lexicon import Lexicon, load_lexicons
 from bot.core.models import Category, CoachCard, Comparison, Finding, PrincipleRef
-from bot.core.ports import PrincipleCatalog, PrincipleSearch
+from bot.core.ports import PrincipleCatalog, PrincipleSearch, UnitReading, UnitScorer
 from bot.core.rules import Rule, load_rules
 from bot.core.scoring import ScoreWeights, load_score_weights, score_opener
 from bot.core.ui import UiStrings, load_ui
+from bot.core.units import opener_units
 
 MAX_QUESTIONS = 3
 _NUDGE_CATEGORIES = {Category.PITCH, Category.MEETING_ASK, Category.SELF_FOCUS}
@@ -49,6 +51,9 @@ class Coach:
     max_chars: int = 8000
     search: PrincipleSearch | None = None
     related_limit: int = 2
+    # Learned sentence detectors beside the rules (None: rules only).
+    scorer: UnitScorer | None = None
+    policy: DetectorPolicy | None = None
 
     @classmethod
     def load(
@@ -59,9 +64,11 @@ class Coach:
         default_language: str = "en",
         max_chars: int = 8000,
         search: PrincipleSearch | None = None,
+        scorer: UnitScorer | None = None,
     ) -> Coach:
         lexicons = load_lexicons(knowledge_dir / "rules" / "lexicons")
         languages = set(lexicons)
+        policy = load_detector_policy(knowledge_dir / "detectors", languages) if scorer else None
         return cls(
             lexicons=lexicons,
             rules=load_rules(knowledge_dir / "rules", languages),
@@ -73,6 +80,8 @@ class Coach:
             default_language=default_language,
             max_chars=max_chars,
             search=search,
+            scorer=scorer,
+            policy=policy,
         )
 
     @property
@@ -121,7 +130,13 @@ class Coach:
         """The coach card for `text` (language detected unless given)."""
         lang = self.resolve_language(text, lang)
         analysis = self.analyse(text, lang)
-        findings = diagnose_opener(analysis, self.rules)
+        reading: UnitReading | None = None
+        learned: LearnedVerdict | None = None
+        if self.scorer is not None and self.policy is not None:
+            units = opener_units(analysis)
+            reading = self.scorer.read([unit.text for unit in units])
+            learned = read_opener(units, reading, self.policy, lang)
+        findings = diagnose_opener(analysis, self.rules, learned)
         lexicon = self.lexicons[lang]
         ui = self.strings(lang)
         score, explanation = score_opener(analysis, findings, lexicon, ui, self.weights)
@@ -129,7 +144,7 @@ class Coach:
             text, lang, findings, analysis.context_anchor is not None, self.angles, MAX_QUESTIONS
         )
         cited = self._principle_refs(findings, lang)
-        related = self._related(text, lang, {ref.id for ref in cited})
+        related = self._related(text, lang, {ref.id for ref in cited}, reading)
         return CoachCard(
             language=lang,
             score=score,
@@ -159,12 +174,16 @@ class Coach:
                 refs[finding.principle] = ref
         return list(refs.values())
 
-    def _related(self, text: str, lang: str, cited: set[str]) -> list[PrincipleRef]:
-        """Up to two principles that fit the opener by meaning, beyond those the rules cite."""
+    def _related(
+        self, text: str, lang: str, cited: set[str], reading: UnitReading | None
+    ) -> list[PrincipleRef]:
+        """Up to two principles that fit the opener by meaning, beyond those the findings
+        cite; the detectors' gist of the opener saves embedding it a second time."""
         if self.search is None or self.related_limit <= 0:
             return []
         refs: list[PrincipleRef] = []
-        for hit in self.search.related(text, limit=self.related_limit + len(cited)):
+        gist = reading.gist if reading is not None else None
+        for hit in self.search.related(text, limit=self.related_limit + len(cited), gist=gist):
             if hit.principle in cited:
                 continue
             ref = self.principles.ref(hit.principle, lang)

@@ -1,8 +1,12 @@
-"""The rules engine: run every rule's detector over an analysed opener.
+"""The rules engine, and its fusion with the learned sentence detectors.
 
 Detectors are code; what they look for and their thresholds are the rule's data. Pattern
 rules read the lexicon the rule carries; counting rules (length, number of questions,
 question form, I/we versus you) read `OpenerAnalysis` and the rule's `params`.
+
+Fusion: a category is reported when a rule fires or a learned detector is confident
+enough (`bot.core.detectors`). Rules keep the last word on their evidence (their match is
+the most precise quote); the detectors add what no rule's wording caught.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.core.analysis import OpenerAnalysis, Sentence
+from bot.core.detectors import LearnedVerdict
 from bot.core.models import SEVERITY_ORDER, Finding, Severity
 from bot.core.rules import Rule
 
@@ -22,17 +27,24 @@ class Hit:
     excerpt: str
     values: dict[str, object] = field(default_factory=dict)
     severity: Severity | None = None
+    start: int | None = None  # where a wording rule matched (a learned detector may veto it)
 
 
 Detector = Callable[[Rule, OpenerAnalysis], Hit | None]
 
 
-def diagnose_opener(analysis: OpenerAnalysis, rules: tuple[Rule, ...]) -> list[Finding]:
-    """Every finding for this opener, the most serious first, then in reading order."""
+def diagnose_opener(
+    analysis: OpenerAnalysis, rules: tuple[Rule, ...], learned: LearnedVerdict | None = None
+) -> list[Finding]:
+    """Every finding for this opener, the most serious first, then in rule order; a learned
+    finding is added when no rule found its category, and a wording rule's match is
+    dropped when the detector is confident its sentence does not show the category."""
     found: list[tuple[int, int, Finding]] = []
     for order, rule in enumerate(rules):
         hit = DETECTORS[rule.detector](rule, analysis)
         if hit is None:
+            continue
+        if learned is not None and hit.start is not None and learned.contradicts(rule.category, hit.start):
             continue
         severity = hit.severity or rule.severity
         message = rule.message.get(analysis.lang) or rule.message["en"]
@@ -43,8 +55,14 @@ def diagnose_opener(analysis: OpenerAnalysis, rules: tuple[Rule, ...]) -> list[F
             excerpt=_clip(hit.excerpt),
             message=message.format(**hit.values) if hit.values else message,
             principle=rule.principle,
+            source="rule",
+            evidence=_clip(hit.excerpt),
         )
         found.append((SEVERITY_ORDER[severity], order, finding))
+    by_rules = {finding.category for _, _, finding in found}
+    for order, finding in enumerate(learned.findings if learned else (), start=len(rules)):
+        if finding.category not in by_rules:
+            found.append((SEVERITY_ORDER[finding.severity], order, finding))
     found.sort(key=lambda item: (item[0], item[1]))
     return [finding for _, _, finding in found]
 
@@ -78,7 +96,7 @@ def detect_lexicon(rule: Rule, analysis: OpenerAnalysis) -> Hit | None:
     severity: Severity | None = None
     if total >= rule.param("high_at_weight", 1e9):
         severity = "high"
-    return Hit(excerpt=analysis.text[first[0] : first[1]], severity=severity)
+    return Hit(excerpt=analysis.text[first[0] : first[1]], severity=severity, start=first[0])
 
 
 def detect_word_count(rule: Rule, analysis: OpenerAnalysis) -> Hit | None:

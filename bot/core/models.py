@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Language = Literal["fr", "en"]
 Severity = Literal["high", "medium", "low"]
+# Where a finding comes from: a rule of knowledge/rules/, a learned sentence detector
+# (knowledge/detectors/), or an LLM's second opinion.
+FindingSource = Literal["rule", "model", "llm"]
 SEVERITY_ORDER: dict[str, int] = {"high": 0, "medium": 1, "low": 2}
 
 
@@ -44,6 +47,11 @@ class Finding(_Frozen):
     excerpt: str
     message: str
     principle: str
+    source: FindingSource = "rule"
+    # What the finding rests on, quoted from the opener: the words a rule matched, or the
+    # sentence a learned detector flagged (with its probability in `confidence`).
+    evidence: str = ""
+    confidence: float | None = None
 
 
 class PrincipleRef(_Frozen):

@@ -6,12 +6,15 @@ The core defines them and never imports their implementations: `bot.knowledge` a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.core.models import CoachCard, ConversationKey, PrincipleRef
+from bot.core.models import Category, CoachCard, ConversationKey, PrincipleRef
 
 
 class PrincipleText(BaseModel):
@@ -43,10 +46,31 @@ class PrincipleSearch(Protocol):
         """Principles that answer a question; empty when none is relevant."""
         ...
 
-    def related(self, text: str, limit: int = 2) -> list[SearchHit]:
+    def related(self, text: str, limit: int = 2, gist: np.ndarray | None = None) -> list[SearchHit]:
         """Principles closest in meaning to an opener (no relevance gate: an opener is
-        always about selling); cheaper, as it sits on the card's hot path."""
+        always about selling); cheaper, as it sits on the card's hot path. `gist` is the
+        opener's meaning when the card already has it (the learned detectors embed every
+        sentence): the search then embeds nothing."""
         ...
+
+
+@dataclass(frozen=True)
+class UnitReading:
+    """What the learned detectors read in an opener's units: one probability per category
+    for each unit, in the order given, and the opener's gist (the mean of the units'
+    embeddings, L2-normalised), which the related-principles search reuses."""
+
+    probabilities: tuple[dict[Category, float], ...]
+    gist: np.ndarray | None = None
+
+
+class UnitScorer(Protocol):
+    """Learned sentence detectors (bot.knowledge.detectors): one batched call per opener."""
+
+    @property
+    def categories(self) -> tuple[Category, ...]: ...
+
+    def read(self, units: Sequence[str]) -> UnitReading: ...
 
 
 class PrincipleCatalog(Protocol):

@@ -42,6 +42,7 @@ class ScoreWeights(BaseModel):
     context_reference: int
     length: LengthWeights
     readability: ReadabilityWeights
+    caps: dict[Category, int] = {}
 
 
 def load_score_weights(path: Path) -> ScoreWeights:
@@ -107,5 +108,14 @@ def score_opener(
             lines.append(ScoreLine(points=weights.readability.plain_points, reason=ui.text("score", "plain")))
         elif ease < lexicon.readability.hard_below:
             lines.append(ScoreLine(points=weights.readability.hard_points, reason=ui.text("score", "hard")))
-    total = sum(line.points for line in lines)
-    return max(0, min(100, total)), lines
+    total = max(0, min(100, sum(line.points for line in lines)))
+    for category, cap in weights.caps.items():
+        if category in worst and total > cap:
+            lines.append(
+                ScoreLine(
+                    points=cap - total,
+                    reason=ui.text("score", "capped", category=ui.category(category), cap=cap),
+                )
+            )
+            total = cap
+    return total, lines

@@ -310,11 +310,12 @@ class PrincipleIndex:
             for pid, score in ranked
         ]
 
-    def related(self, text: str, limit: int = 2) -> list[SearchHit]:
+    def related(self, text: str, limit: int = 2, gist: np.ndarray | None = None) -> list[SearchHit]:
         if not text.strip():
             return []
         # The gist of an opener is in its first lines; embedding a 200-word wall costs 5x more.
-        meaning = self._meaning(self._embedder.embed([text[:RELATED_CHARS]]), candidates=24)
+        query = gist.reshape(1, -1) if gist is not None else self._embedder.embed([text[:RELATED_CHARS]])
+        meaning = self._meaning(query, candidates=24)
         ranked = sorted(meaning.best.items(), key=lambda item: item[1], reverse=True)
         return [
             SearchHit(principle=pid, score=round(similarity, 4), similarity=round(similarity, 4))
