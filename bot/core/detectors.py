@@ -129,6 +129,7 @@ class LearnedVerdict:
     they contradict a rule's match."""
 
     findings: tuple[Finding, ...]
+    evidence: tuple[Unit, ...]  # the unit each finding quotes, in the same order
     units: tuple[Unit, ...]
     reading: UnitReading
     policy: DetectorPolicy
@@ -145,19 +146,31 @@ class LearnedVerdict:
         ]
         return bool(scores) and max(scores) < threshold.veto_below
 
+    def flagged_units(self, categories: tuple[Category, ...]) -> list[Unit]:
+        """Units whose probability clears the threshold of one of `categories`."""
+        limits = {c: self.policy.thresholds[c].threshold for c in categories if c in self.policy.thresholds}
+        return [
+            unit
+            for unit, probabilities in zip(self.units, self.reading.probabilities, strict=True)
+            if any(probabilities.get(c, 0.0) >= limit for c, limit in limits.items())
+        ]
+
 
 def read_opener(
     units: tuple[Unit, ...], reading: UnitReading, policy: DetectorPolicy, lang: str
 ) -> LearnedVerdict:
-    return LearnedVerdict(tuple(learned_findings(units, reading, policy, lang)), units, reading, policy)
+    pairs = learned_findings(units, reading, policy, lang)
+    return LearnedVerdict(
+        tuple(finding for finding, _ in pairs), tuple(unit for _, unit in pairs), units, reading, policy
+    )
 
 
 def learned_findings(
     units: tuple[Unit, ...], reading: UnitReading, policy: DetectorPolicy, lang: str
-) -> list[Finding]:
+) -> list[tuple[Finding, Unit]]:
     """One finding per category whose most confident unit clears its threshold; the
     evidence is that unit, quoted from the opener."""
-    findings: list[Finding] = []
+    findings: list[tuple[Finding, Unit]] = []
     for category in policy.categories:
         threshold = policy.thresholds[category].threshold
         best: tuple[float, Unit] | None = None
@@ -171,16 +184,19 @@ def learned_findings(
         card = policy.cards[category]
         evidence = _clip(unit.text)
         findings.append(
-            Finding(
+            (
+                Finding(
                 rule=f"learned-{category.value.replace('_', '-')}",
                 category=category,
                 severity=card.severity,
                 excerpt=evidence,
                 message=card.message.get(lang) or next(iter(card.message.values())),
                 principle=card.principle,
-                source="model",
-                evidence=evidence,
-                confidence=round(probability, 3),
+                    source="model",
+                    evidence=evidence,
+                    confidence=round(probability, 3),
+                ),
+                unit,
             )
         )
     return findings

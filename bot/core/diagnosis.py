@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from bot.core.analysis import OpenerAnalysis, Sentence
 from bot.core.detectors import LearnedVerdict
-from bot.core.models import SEVERITY_ORDER, Finding, Severity
+from bot.core.models import SEVERITY_ORDER, Category, Finding, Severity
 from bot.core.rules import Rule
 
 _MAX_EXCERPT = 160
@@ -37,14 +37,32 @@ def diagnose_opener(
     analysis: OpenerAnalysis, rules: tuple[Rule, ...], learned: LearnedVerdict | None = None
 ) -> list[Finding]:
     """Every finding for this opener, the most serious first, then in rule order; a learned
-    finding is added when no rule found its category, and a wording rule's match is
-    dropped when the detector is confident its sentence does not show the category."""
-    found: list[tuple[int, int, Finding]] = []
+    finding is added when no rule found its category.
+
+    Two rule flags let context overrule words. `model_confirms`: the rule's words also open
+    innocent sentences, so its match is dropped when the detector is confident the sentence
+    is clean. `unless_news`: a reminder ("following up on my note") is no pressure when
+    another sentence brings something concrete that is not the seller's pitch."""
+    hits: list[tuple[int, Rule, Hit]] = []
     for order, rule in enumerate(rules):
         hit = DETECTORS[rule.detector](rule, analysis)
         if hit is None:
             continue
-        if learned is not None and hit.start is not None and learned.contradicts(rule.category, hit.start):
+        if (
+            learned is not None
+            and hit.start is not None
+            and rule.flag("model_confirms")
+            and learned.contradicts(rule.category, hit.start)
+        ):
+            continue
+        hits.append((order, rule, hit))
+    seller = [at for _, rule, hit in hits if rule.flag("unless_news") and (at := hit.start) is not None]
+    seller += _seller_offsets(hits, learned)
+    found: list[tuple[int, int, Finding]] = []
+    excused: list[tuple[Category, int]] = []  # reminders that came with news
+    for order, rule, hit in hits:
+        if rule.flag("unless_news") and hit.start is not None and _brings_news(analysis, hit.start, seller):
+            excused.append((rule.category, hit.start))
             continue
         severity = hit.severity or rule.severity
         message = rule.message.get(analysis.lang) or rule.message["en"]
@@ -60,11 +78,48 @@ def diagnose_opener(
         )
         found.append((SEVERITY_ORDER[severity], order, finding))
     by_rules = {finding.category for _, _, finding in found}
-    for order, finding in enumerate(learned.findings if learned else (), start=len(rules)):
-        if finding.category not in by_rules:
-            found.append((SEVERITY_ORDER[finding.severity], order, finding))
+    if learned is not None:
+        for order, (finding, unit) in enumerate(zip(learned.findings, learned.evidence, strict=True)):
+            # The detector read the same reminder the rule excused: the news excuses it too.
+            if finding.category in by_rules or any(
+                category == finding.category and unit.start <= at < unit.end for category, at in excused
+            ):
+                continue
+            found.append((SEVERITY_ORDER[finding.severity], len(rules) + order, finding))
     found.sort(key=lambda item: (item[0], item[1]))
     return [finding for _, _, finding in found]
+
+
+# A sentence showing one of these is the seller talking (their offer, their claims, their
+# deadline, their wish for a slot), never news about the buyer's world.
+_NOT_NEWS = (
+    Category.PITCH,
+    Category.UNPROVEN_CLAIM,
+    Category.PRESSURE,
+    Category.MEETING_ASK,
+    Category.SELF_FOCUS,
+    Category.FAKE_PERSONALIZATION,
+)
+
+
+def _seller_offsets(hits: list[tuple[int, Rule, Hit]], learned: LearnedVerdict | None) -> list[int]:
+    """Where the opener talks about the seller: rule matches and units a detector flags in
+    those categories."""
+    offsets = [hit.start for _, rule, hit in hits if rule.category in _NOT_NEWS and hit.start is not None]
+    if learned is not None:
+        offsets += [unit.start for unit in learned.flagged_units(_NOT_NEWS)]
+    return offsets
+
+
+def _brings_news(analysis: OpenerAnalysis, offset: int, seller: list[int]) -> bool:
+    """Another sentence names something concrete (a figure, a quotation, a topic) and is
+    neither a question nor the seller talking."""
+    for sentence in analysis.sentences:
+        if sentence.start <= offset < sentence.end or sentence.is_question or not sentence.specific:
+            continue
+        if not any(sentence.start <= at < sentence.end for at in seller):
+            return True
+    return False
 
 
 def detect_lexicon(rule: Rule, analysis: OpenerAnalysis) -> Hit | None:

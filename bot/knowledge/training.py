@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot.core.detectors import LEARNED_CATEGORIES, CategoryThreshold
 from bot.core.errors import KnowledgeError
 from bot.core.models import Category
-from bot.knowledge.detectors import WEIGHTS_FILE, DetectorWeights
+from bot.knowledge.detectors import WEIGHTS_FILE, DetectorWeights, term_weights, word_terms
 from bot.knowledge.embedder import MODEL, SentenceEmbedder
 
 THRESHOLDS_FILE = "thresholds.yaml"
@@ -66,6 +68,8 @@ class TrainingSettings(BaseModel):
     regularisation_c: float = Field(gt=0)
     min_precision: float = Field(gt=0, le=1)
     min_positives: int = Field(ge=2)
+    # A word term (single word or pair) enters the vocabulary when this many units use it.
+    min_term_units: int = Field(default=2, ge=1)
     # The share of the corpus's positive units (out of fold) a veto may lose: a wording
     # rule is overruled below the probability that only this share of positives falls under.
     veto_recall_loss: float | None = Field(default=None, ge=0, lt=0.5)
@@ -138,6 +142,48 @@ def fingerprint(units: list[CorpusUnit], settings: TrainingSettings) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class WordSpace:
+    """The word terms the detectors read, with their inverse document frequencies."""
+
+    vocabulary: tuple[str, ...]
+    idf: np.ndarray
+
+    @classmethod
+    def fit(cls, terms: list[Counter[str]], min_units: int) -> WordSpace:
+        document_frequency: Counter[str] = Counter()
+        for counts in terms:
+            document_frequency.update(counts.keys())
+        vocabulary = tuple(sorted(t for t, df in document_frequency.items() if df >= min_units))
+        n = len(terms)
+        # scikit-learn's smooth idf: ln((1 + n) / (1 + df)) + 1
+        idf = np.array(
+            [math.log((1 + n) / (1 + document_frequency[t])) + 1.0 for t in vocabulary], dtype=np.float32
+        )
+        return cls(vocabulary, idf)
+
+    def matrix(self, terms: list[Counter[str]]) -> Any:
+        from scipy import sparse
+
+        index = {term: column for column, term in enumerate(self.vocabulary)}
+        rows: list[int] = []
+        columns: list[int] = []
+        values: list[float] = []
+        for row, counts in enumerate(terms):
+            for column, value in term_weights(counts, index, self.idf).items():
+                rows.append(row)
+                columns.append(column)
+                values.append(value)
+        return sparse.csr_matrix((values, (rows, columns)), shape=(len(terms), len(self.vocabulary)))
+
+
+def features(vectors: np.ndarray, words: Any) -> Any:
+    """The embedding beside the word terms, as one sparse matrix."""
+    from scipy import sparse
+
+    return sparse.hstack([sparse.csr_matrix(vectors), words]).tocsr()
+
+
 def embed_corpus(units: list[CorpusUnit], embedder: SentenceEmbedder) -> np.ndarray:
     texts = [unit.text for unit in units]
     parts = [embedder.embed(texts[i : i + _EMBED_BATCH]) for i in range(0, len(texts), _EMBED_BATCH)]
@@ -161,6 +207,10 @@ def train_detectors(
 
     say(f"embedding {len(units)} units")
     vectors = embed_corpus(units, embedder)
+    terms = [word_terms(unit.text) for unit in units]
+    space = WordSpace.fit(terms, settings.min_term_units)
+    everything = features(vectors, space.matrix(terms))
+    dimensions = vectors.shape[1]
     categories: list[Category] = []
     coefs: list[np.ndarray] = []
     intercepts: list[float] = []
@@ -180,7 +230,11 @@ def train_detectors(
         out_of_fold = np.zeros(len(units))
         folds = StratifiedKFold(n_splits=settings.folds, shuffle=True, random_state=settings.seed)
         for train, test in folds.split(vectors, target):
-            out_of_fold[test] = model().fit(vectors[train], target[train]).predict_proba(vectors[test])[:, 1]
+            # The vocabulary is learned on the training folds only, as at run time.
+            fold_space = WordSpace.fit([terms[i] for i in train], settings.min_term_units)
+            train_x = features(vectors[train], fold_space.matrix([terms[i] for i in train]))
+            test_x = features(vectors[test], fold_space.matrix([terms[i] for i in test]))
+            out_of_fold[test] = model().fit(train_x, target[train]).predict_proba(test_x)[:, 1]
         threshold, precision, recall = choose_threshold(out_of_fold, target, settings.min_precision)
         veto = None
         if settings.veto_recall_loss:
@@ -194,17 +248,21 @@ def train_detectors(
             negatives=len(units) - positives,
             veto_below=veto,
         )
-        final = model().fit(vectors, target)
+        final = model().fit(everything, target)
         categories.append(category)
         coefs.append(final.coef_[0])
         intercepts.append(float(final.intercept_[0]))
         say(f"{category.value}: threshold {threshold:.3f}, cv precision {precision:.2f} recall {recall:.2f}")
+    stacked = np.array(coefs, dtype=np.float32).reshape(len(categories), dimensions + len(space.vocabulary))
     weights = DetectorWeights(
         categories=tuple(categories),
-        coef=np.array(coefs, dtype=np.float32).reshape(len(categories), vectors.shape[1]),
+        coef=np.ascontiguousarray(stacked[:, :dimensions]),
         intercept=np.array(intercepts, dtype=np.float32),
         fingerprint=fingerprint(units, settings),
         encoder=MODEL,
+        vocabulary=space.vocabulary,
+        idf=space.idf,
+        coef_words=np.ascontiguousarray(stacked[:, dimensions:]),
     )
     return TrainingResult(weights=weights, thresholds=thresholds, units=len(units))
 
