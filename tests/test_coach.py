@@ -63,9 +63,23 @@ def test_language_can_be_forced(coach: Coach) -> None:
 def test_json_contract_of_the_card(coach: Coach) -> None:
     data = coach.coach(WEAK_EN).model_dump(mode="json")
     assert set(data) == {"language", "score", "findings", "questions", "principles"}
-    assert set(data["findings"][0]) == {"rule", "category", "severity", "excerpt", "message", "principle"}
+    assert set(data["findings"][0]) == {
+        "rule",
+        "category",
+        "severity",
+        "excerpt",
+        "message",
+        "principle",
+        "source",
+        "evidence",
+        "confidence",
+    }
     assert set(data["principles"][0]) == {"id", "title"}
     assert data["findings"][0]["severity"] in {"high", "medium", "low"}
+    for finding in data["findings"]:
+        assert finding["source"] in {"rule", "model"}
+        assert finding["evidence"] and finding["evidence"].rstrip("…") in " ".join(WEAK_EN.split())
+        assert (finding["confidence"] is None) == (finding["source"] == "rule")
 
 
 @pytest.mark.parametrize("text", [WEAK_EN, STRONG_EN, WEAK_FR, STRONG_FR])

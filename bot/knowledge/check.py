@@ -163,6 +163,40 @@ def search_file_problems(knowledge_dir: Path, languages: set[str]) -> list[str]:
     return problems
 
 
+def detector_problems(knowledge_dir: Path, languages: set[str], known: set[str]) -> list[str]:
+    """The learned detectors' files: card texts, thresholds, the corpus, and weights that
+    were trained on this very corpus with these settings and this training code."""
+    from bot.core.detectors import load_detector_policy
+    from bot.knowledge.detectors import WEIGHTS_FILE, DetectorWeights
+    from bot.knowledge.training import fingerprint, load_corpus, load_training_settings
+
+    directory = knowledge_dir / "detectors"
+    problems: list[str] = []
+    try:
+        policy = load_detector_policy(directory, languages)
+        for category, card in policy.cards.items():
+            if card.principle not in known:
+                problems.append(
+                    f"{directory / 'categories.yaml'}: {category.value}.principle: "
+                    f"unknown principle '{card.principle}'"
+                )
+        weights = DetectorWeights.load(directory / WEIGHTS_FILE)
+        if set(weights.categories) != set(policy.thresholds):
+            problems.append(
+                f"{directory / 'thresholds.yaml'}: categories differ from the weights': "
+                "run `fournil kb train`"
+            )
+        expected = fingerprint(load_corpus(directory, languages), load_training_settings(directory))
+        if weights.fingerprint != expected:
+            problems.append(
+                f"{directory / WEIGHTS_FILE}: fingerprint: trained on another corpus, settings or "
+                "training code: run `fournil kb train` and commit the result"
+            )
+    except KnowledgeError as exc:
+        problems.append(str(exc))
+    return problems
+
+
 def check_knowledge(knowledge_dir: Path, prompts_dir: Path) -> list[str]:
     problems: list[str] = []
     try:
@@ -219,6 +253,7 @@ def check_knowledge(knowledge_dir: Path, prompts_dir: Path) -> list[str]:
     except KnowledgeError as exc:
         problems.append(str(exc))
     problems += search_file_problems(knowledge_dir, languages)
+    problems += detector_problems(knowledge_dir, languages, known)
     problems += drill_problems(prompts_dir / "drills", languages, known, tuple(rules), lexicons)
     problems += onboarding_problems(prompts_dir / "onboarding", languages, known, tuple(rules), lexicons)
     return problems
