@@ -9,6 +9,11 @@ What it measures (all inside this one Python process; interpreter start-up is ex
   each call timed with `time.perf_counter_ns`; count, p50, p95, p99 and max in ms, and
   throughput = openers / wall time of the whole timed loop;
 - language detection alone: `coach.detector.detect(text)` over the same corpus, p50/p95;
+- in the same run, the same corpus coached by the rules alone (no learned detectors), and
+  one bare embedding of each whole opener (`shared_embedder().embed([text])`): the card's
+  cost is reported against it (the learned detectors embed every sentence in one batch);
+- with `--search`, the card includes the related principles (the knowledge index is
+  opened, or built, in `--data-dir`, a temporary directory by default);
 - peak RSS of the process (`resource.getrusage`, in MB), and the machine it ran on.
 
 The corpus is built from the labelled openers in `tests/data/openers.jsonl`: the originals,
@@ -201,14 +206,44 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def run(data: Path, count: int, warmup: int, seed: int) -> dict[str, Any]:
+def _timed(texts: Sequence[str], call: Callable[[str], object]) -> tuple[list[int], int]:
+    """Each call's time (ns, ascending) and the wall time of the whole loop."""
+    clock = time.perf_counter_ns
+    times: list[int] = []
+    loop_start = clock()
+    for text in texts:
+        start = clock()
+        try:
+            call(text)
+        except Exception:  # declined openers are timed too (InvalidOpener)
+            pass
+        times.append(clock() - start)
+    loop = clock() - loop_start
+    times.sort()
+    return times, loop
+
+
+def _figures(times: list[int], loop_ns: int) -> dict[str, float]:
+    return {
+        "p50_ms": ms(percentile(times, 50)),
+        "p95_ms": ms(percentile(times, 95)),
+        "p99_ms": ms(percentile(times, 99)),
+        "per_s": round(len(times) / (loop_ns / 1e9), 1),
+    }
+
+
+def run(
+    data: Path, count: int, warmup: int, seed: int, search: bool = False, data_dir: Path | None = None
+) -> dict[str, Any]:
     t0 = time.perf_counter_ns()
     from bot.app import build_coach
-    from bot.core.coach import InvalidOpener
+    from bot.core.coach import Coach, InvalidOpener
+    from bot.knowledge.embedder import shared_embedder
     from bot.settings import load_settings
 
     t1 = time.perf_counter_ns()
-    coach = build_coach(load_settings())
+    overrides: dict[str, object] = {"data_dir": data_dir} if data_dir is not None else {}
+    coach = build_coach(load_settings(**overrides), with_search=search)
     t2 = time.perf_counter_ns()
 
     openers = load_openers(data)
@@ -247,6 +282,11 @@ def run(data: Path, count: int, warmup: int, seed: int) -> dict[str, Any]:
         coach.detector.detect(text)
         detect_ns.append(clock() - start)
 
+    embedder = shared_embedder()
+    embed_ns, embed_loop = _timed(corpus, lambda text: embedder.embed([text]))
+    rules_only = Coach(**{**coach.__dict__, "scorer": None, "policy": None})
+    rules_ns, rules_loop = _timed(corpus, rules_only.coach)
+
     latencies.sort()
     detect_ns.sort()
     coached = len(corpus) - rejected
@@ -284,6 +324,10 @@ def run(data: Path, count: int, warmup: int, seed: int) -> dict[str, Any]:
             "p50_ms": ms(percentile(detect_ns, 50)),
             "p95_ms": ms(percentile(detect_ns, 95)),
         },
+        "search": search,
+        "embedding": _figures(embed_ns, embed_loop),
+        "rules_only": _figures(rules_ns, rules_loop),
+        "card_vs_embedding_p95": round(percentile(latencies, 95) / max(1, percentile(embed_ns, 95)), 2),
         "peak_rss_mb": peak_rss_mb(),
         "machine": machine_info(),
     }
@@ -311,8 +355,19 @@ def render(result: dict[str, Any]) -> str:
             f"over {coach['loop_s']:.3f} s | rejected {coach['rejected']} | {langs} "
             f"| findings/opener {coach['findings_mean']}",
             f"  detect    n={detect['count']}  p50 {detect['p50_ms']:.3f} ms  p95 {detect['p95_ms']:.3f} ms",
+            "  card      " + ("with related principles" if result["search"] else "without the knowledge index"),
+            _line("rules", result["rules_only"]),
+            _line("embedding", result["embedding"]) + "  (one bare embedding of the whole opener)",
+            f"  card p95 / embedding p95 = {result['card_vs_embedding_p95']:.2f}",
             f"  peak RSS  {result['peak_rss_mb']:.1f} MB",
         ]
+    )
+
+
+def _line(name: str, figures: dict[str, float]) -> str:
+    return (
+        f"  {name:<9} p50 {figures['p50_ms']:.3f} ms  p95 {figures['p95_ms']:.3f} ms  "
+        f"p99 {figures['p99_ms']:.3f} ms  {figures['per_s']:.1f}/s"
     )
 
 
@@ -323,10 +378,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="corpus random seed")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="labelled openers")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--search", action="store_true", help="cards with related principles")
+    parser.add_argument("--data-dir", type=Path, default=None, help="where the index lives (--search)")
     args = parser.parse_args(argv)
     if args.count < 1:
         parser.error("--count must be at least 1")
-    result = run(args.data, args.count, max(0, args.warmup), args.seed)
+    if args.search and args.data_dir is None:
+        import tempfile
+
+        args.data_dir = Path(tempfile.mkdtemp(prefix="fournil-bench-"))
+    result = run(args.data, args.count, max(0, args.warmup), args.seed, args.search, args.data_dir)
     print(json.dumps(result) if args.json else render(result))
     return 0
 
