@@ -31,6 +31,7 @@ Run from the repository root:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import math
@@ -213,10 +214,8 @@ def _timed(texts: Sequence[str], call: Callable[[str], object]) -> tuple[list[in
     loop_start = clock()
     for text in texts:
         start = clock()
-        try:
+        with contextlib.suppress(Exception):  # declined openers are timed too (InvalidOpener)
             call(text)
-        except Exception:  # declined openers are timed too (InvalidOpener)
-            pass
         times.append(clock() - start)
     loop = clock() - loop_start
     times.sort()
@@ -355,7 +354,8 @@ def render(result: dict[str, Any]) -> str:
             f"over {coach['loop_s']:.3f} s | rejected {coach['rejected']} | {langs} "
             f"| findings/opener {coach['findings_mean']}",
             f"  detect    n={detect['count']}  p50 {detect['p50_ms']:.3f} ms  p95 {detect['p95_ms']:.3f} ms",
-            "  card      " + ("with related principles" if result["search"] else "without the knowledge index"),
+            "  card      "
+            + ("with related principles" if result["search"] else "without the knowledge index"),
             _line("rules", result["rules_only"]),
             _line("embedding", result["embedding"]) + "  (one bare embedding of the whole opener)",
             f"  card p95 / embedding p95 = {result['card_vs_embedding_p95']:.2f}",

@@ -187,10 +187,13 @@ def test_a_huge_unit_and_odd_unicode_do_not_break_the_detectors(coach: Coach) ->
 # --- Fusion, with readings built by hand -----------------------------------------------
 
 
-def _policy(veto: float | None = None) -> DetectorPolicy:
+def _policy(veto: float | None = None, skip_if_specific: bool = False) -> DetectorPolicy:
     cards = {
         category: CategoryCard(
-            principle="open-questions", severity="medium", message={"en": f"{category.value}!", "fr": "!"}
+            principle="open-questions",
+            severity="medium",
+            message={"en": f"{category.value}!", "fr": "!"},
+            skip_if_specific=skip_if_specific,
         )
         for category in LEARNED_CATEGORIES
     }
@@ -198,11 +201,18 @@ def _policy(veto: float | None = None) -> DetectorPolicy:
     return DetectorPolicy(cards=cards, thresholds=thresholds)
 
 
-def _diagnose(coach: Coach, text: str, scores: list[dict[Category, float]], veto: float | None = None):  # type: ignore[no-untyped-def]
+def _diagnose(  # type: ignore[no-untyped-def]
+    coach: Coach,
+    text: str,
+    scores: list[dict[Category, float]],
+    veto: float | None = None,
+    skip_if_specific: bool = False,
+):
     analysis = coach.analyse(text, "en")
     units = opener_units(analysis)
     assert len(units) == len(scores), [unit.text for unit in units]
-    verdict = read_opener(units, UnitReading(probabilities=tuple(scores)), _policy(veto), "en")
+    policy = _policy(veto, skip_if_specific)
+    verdict = read_opener(units, UnitReading(probabilities=tuple(scores)), policy, "en")
     return diagnose_opener(analysis, coach.rules, verdict)
 
 
@@ -253,6 +263,19 @@ def test_news_excuses_a_reminder_but_a_pitch_is_no_news(coach: Coach) -> None:
     assert Category.PRESSURE not in {f.category for f in _diagnose(coach, news, [{}, {}, {}])}
     claimed = _diagnose(coach, pitch, [{}, {Category.PITCH: 0.9}, {}])
     assert Category.PRESSURE in {f.category for f in claimed}
+
+
+def test_praise_of_something_named_is_not_generic(coach: Coach) -> None:
+    """A short compliment right after a sentence that names the thing refers to it."""
+    specific = "Your patch notes say EU queue times are back under 2 min. Nice work. What was the real fix?"
+    generic = "Your studio is doing great things. Nice work. What was the real fix?"
+    flattery = {Category.FAKE_PERSONALIZATION: 0.99}
+    kept = _diagnose(coach, generic, [{}, flattery, {}], skip_if_specific=True)
+    assert Category.FAKE_PERSONALIZATION in {f.category for f in kept}
+    skipped = _diagnose(coach, specific, [{}, flattery, {}], skip_if_specific=True)
+    assert Category.FAKE_PERSONALIZATION not in {f.category for f in skipped}
+    unless_asked = _diagnose(coach, specific, [{}, flattery, {}], skip_if_specific=False)
+    assert Category.FAKE_PERSONALIZATION in {f.category for f in unless_asked}
 
 
 # --- Policy files ----------------------------------------------------------------------

@@ -42,6 +42,10 @@ class CategoryCard(BaseModel):
     principle: str
     severity: Severity
     message: dict[str, str] = Field(min_length=1)
+    # A compliment that names something concrete (a figure, a quotation, a topic), or a
+    # short one right after a sentence that does ("…after the matchmaking fix. Nice work."),
+    # is not generic: the detector's finding is dropped there, as the rule's is.
+    skip_if_specific: bool = False
 
 
 class CategoryThreshold(BaseModel):

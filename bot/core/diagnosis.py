@@ -18,6 +18,7 @@ from bot.core.analysis import OpenerAnalysis, Sentence
 from bot.core.detectors import LearnedVerdict
 from bot.core.models import SEVERITY_ORDER, Category, Finding, Severity
 from bot.core.rules import Rule
+from bot.core.units import Unit
 
 _MAX_EXCERPT = 160
 
@@ -85,6 +86,9 @@ def diagnose_opener(
                 category == finding.category and unit.start <= at < unit.end for category, at in excused
             ):
                 continue
+            card = learned.policy.cards[finding.category]
+            if card.skip_if_specific and _names_something(analysis, unit):
+                continue
             found.append((SEVERITY_ORDER[finding.severity], len(rules) + order, finding))
     found.sort(key=lambda item: (item[0], item[1]))
     return [finding for _, _, finding in found]
@@ -109,6 +113,19 @@ def _seller_offsets(hits: list[tuple[int, Rule, Hit]], learned: LearnedVerdict |
     if learned is not None:
         offsets += [unit.start for unit in learned.flagged_units(_NOT_NEWS)]
     return offsets
+
+
+_SHORT_UNIT_WORDS = 5
+
+
+def _names_something(analysis: OpenerAnalysis, unit: Unit) -> bool:
+    """The unit's sentence is specific, or the unit is a few words that follow one that is."""
+    if analysis.specific_at(unit.start):
+        return True
+    if len(unit.text.split()) > _SHORT_UNIT_WORDS:
+        return False
+    before = [s for s in analysis.sentences if s.end <= unit.start]
+    return bool(before) and before[-1].specific
 
 
 def _brings_news(analysis: OpenerAnalysis, offset: int, seller: list[int]) -> bool:
