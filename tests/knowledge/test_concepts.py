@@ -106,7 +106,7 @@ def test_broken_glossary_names_file_and_field(tmp_path: Path, text: str, field: 
 def test_kb_check_reports_a_broken_glossary(tmp_path: Path) -> None:
     knowledge = tmp_path / "knowledge"
     knowledge.mkdir()
-    for part in ("principles", "rules"):
+    for part in ("principles", "rules", "detectors"):
         (knowledge / part).symlink_to(ROOT / "knowledge" / part)
     for name in ("scoring.yaml", "search.yaml", "offtopic.yaml"):
         (knowledge / name).symlink_to(ROOT / "knowledge" / name)
