@@ -18,7 +18,7 @@ from bot.core.analysis import OpenerAnalysis
 
 # A sentence longer than this is also read clause by clause.
 LONG_SENTENCE_WORDS = 40
-MAX_UNITS = 48
+MAX_UNITS = 32  # about 50 ms of embedding on this project's machine (bench/detector_hostile.py)
 MAX_UNIT_CHARS = 400
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # Where a long sentence turns to another thought: a semicolon, a dash, a colon, or a comma
@@ -45,11 +45,10 @@ def opener_units(analysis: OpenerAnalysis) -> tuple[Unit, ...]:
     """The body's sentences, each also cut at emoji runs; long ones also by clause."""
     units: list[Unit] = []
     for sentence in analysis.sentences:
-        for start, end in _pieces(analysis.text, sentence.start, sentence.end, _EMOJI_RUN):
+        for start, end in _pieces(analysis.text, sentence.start, sentence.end, _EMOJI_RUN, MAX_UNITS):
             units.append(_unit(analysis.text, start, end))
-            words = len(_WORD.findall(analysis.text, start, end))
-            if words > LONG_SENTENCE_WORDS:
-                clauses = _pieces(analysis.text, start, end, _CLAUSE_BREAK)
+            if _long(analysis.text, start, end):
+                clauses = _pieces(analysis.text, start, end, _CLAUSE_BREAK, MAX_UNITS - len(units) + 1)
                 if len(clauses) > 1:
                     units.extend(_unit(analysis.text, a, b) for a, b in clauses)
             if len(units) >= MAX_UNITS:
@@ -57,15 +56,28 @@ def opener_units(analysis: OpenerAnalysis) -> tuple[Unit, ...]:
     return tuple(unit for unit in units if unit.text)
 
 
-def _pieces(text: str, start: int, end: int, separator: re.Pattern[str]) -> list[tuple[int, int]]:
-    """Non-blank parts of text[start:end] between separator matches (offsets kept)."""
+def _long(text: str, start: int, end: int) -> bool:
+    """More than LONG_SENTENCE_WORDS words (counting stops as soon as it is decided)."""
+    for count, _ in enumerate(_WORD.finditer(text, start, end), start=1):
+        if count > LONG_SENTENCE_WORDS:
+            return True
+    return False
+
+
+def _pieces(
+    text: str, start: int, end: int, separator: re.Pattern[str], limit: int
+) -> list[tuple[int, int]]:
+    """Up to `limit` parts of text[start:end] with a word in them, between separator
+    matches (offsets kept)."""
     pieces: list[tuple[int, int]] = []
     cursor = start
     for match in separator.finditer(text, start, end):
+        if len(pieces) >= limit:
+            return pieces
         if _WORD.search(text, cursor, match.start()):
             pieces.append((cursor, match.start()))
         cursor = match.end()
-    if _WORD.search(text, cursor, end):
+    if len(pieces) < limit and _WORD.search(text, cursor, end):
         pieces.append((cursor, end))
     return pieces
 
