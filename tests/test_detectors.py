@@ -249,9 +249,11 @@ def test_a_rule_that_asks_for_confirmation_yields_to_a_confident_detector(coach:
 
 
 def test_other_rules_are_never_overruled(coach: Coach) -> None:
-    text = "Would you be open to a 15-minute call next week? How is picking going?"
-    findings = _diagnose(coach, text, [{Category.MEETING_ASK: 0.0}, {}], veto=0.5)
-    assert Category.MEETING_ASK in {f.category for f in findings}
+    text = "We are a leading provider of route planning software. How is picking going?"
+    rule = next(rule for rule in coach.rules if rule.id == "pitch-product-presentation")
+    assert not rule.flag("model_confirms")
+    findings = _diagnose(coach, text, [{Category.PITCH: 0.0}, {}], veto=0.5)
+    assert "pitch-product-presentation" in {f.rule for f in findings}
 
 
 def test_news_excuses_a_reminder_but_a_pitch_is_no_news(coach: Coach) -> None:
