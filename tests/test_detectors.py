@@ -360,7 +360,7 @@ def test_the_weights_file_holds_no_code() -> None:
     assert (DETECTORS / WEIGHTS_FILE).stat().st_size < 2_000_000
 
 
-def test_kb_train_rebuilds_the_same_weights(tmp_path: Path) -> None:
+def test_kb_train_rebuilds_the_same_weights(tmp_path: Path, cli_env: dict[str, str]) -> None:
     """`fournil kb train` on a copy of the knowledge base reproduces the shipped weights and
     thresholds (same corpus, seed and code)."""
     import shutil
@@ -368,7 +368,7 @@ def test_kb_train_rebuilds_the_same_weights(tmp_path: Path) -> None:
     knowledge = tmp_path / "knowledge"
     shutil.copytree(ROOT / "knowledge", knowledge)
     (knowledge / "detectors" / WEIGHTS_FILE).unlink()
-    env = {"FOURNIL_KNOWLEDGE_DIR": str(knowledge), "FOURNIL_DATA_DIR": str(tmp_path / "data"), "PATH": ""}
+    env = dict(cli_env, FOURNIL_KNOWLEDGE_DIR=str(knowledge))
     result = subprocess.run(
         [sys.executable, "-m", "bot", "kb", "train"], env=env, capture_output=True, timeout=900, cwd=ROOT
     )
