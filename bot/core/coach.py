@@ -15,8 +15,8 @@ from bot.core.angles import Angle, load_angles, suggest_angles
 from bot.core.detectors import DetectorPolicy, LearnedVerdict, load_detector_policy, read_opener
 from bot.core.diagnosis import diagnose_opener
 from bot.core.errors import FournilError
-from bot.core.input_check import InputProblem, check_text
-from bot.core.language import LanguageDetector
+from bot.core.input_check import InputProblem, check_text, clean_text
+from bot.core.language import LanguageDetector, other_script
 from bot.core.lexicon import Lexicon, load_lexicons
 from bot.core.models import Category, CoachCard, Comparison, Finding, PrincipleRef
 from bot.core.ports import PrincipleCatalog, PrincipleSearch, UnitReading, UnitScorer
@@ -93,8 +93,14 @@ class Coach:
 
     def resolve_language(self, text: str, forced: str | None = None) -> str:
         """The opener's language; raises InvalidOpener for text we cannot coach."""
+        text = clean_text(text)
         problem = check_text(text, self.max_chars)
         fallback = forced or self.default_language
+        if problem is not None and problem.code in {"too_short", "no_words"}:
+            # Chinese or Japanese has no spaces between words: a whole sentence counts as one.
+            script = other_script(text)
+            if script is not None:
+                problem = InputProblem("other_language", {"language": script})
         if problem is not None:
             raise self._invalid(problem, fallback)
         if forced:
@@ -128,6 +134,7 @@ class Coach:
 
     def coach(self, text: str, lang: str | None = None) -> CoachCard:
         """The coach card for `text` (language detected unless given)."""
+        text = clean_text(text)
         lang = self.resolve_language(text, lang)
         analysis = self.analyse(text, lang)
         reading: UnitReading | None = None
@@ -160,6 +167,7 @@ class Coach:
 
     def compare(self, before: str, after: str, lang: str | None = None) -> Comparison:
         """Before/after, both read in the language of the rewrite unless one is forced."""
+        before, after = clean_text(before), clean_text(after)
         lang = self.resolve_language(after, lang)
         self.resolve_language(before, lang)  # the original must be coachable too
         return compare_cards(self.coach(before, lang), self.coach(after, lang))

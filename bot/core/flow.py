@@ -15,6 +15,7 @@ from functools import cached_property
 
 from bot.core.ask import MAX_PRINCIPLES, AskAnswer, compose_answer
 from bot.core.coach import Coach, InvalidOpener
+from bot.core.input_check import clean_text
 from bot.core.models import CoachCard, ConversationKey, IncomingMessage, Reply, ReplyKind
 from bot.core.ports import CardRecord, ConversationState, ConversationStore, DrillRun
 from bot.core.redact import redact
@@ -47,13 +48,14 @@ class CoachingFlow:
 
     async def _drill_answer(self, message: IncomingMessage, run: DrillRun, preference: str | None) -> Reply:
         assert self.team is not None
-        early = self._refusal_or_invalid(message.text, preference, message.locale)
+        early = await asyncio.to_thread(self._refusal_or_invalid, message.text, preference, message.locale)
         if isinstance(early, Reply):
             return early.model_copy(update={"private": True})
         return await self.team.answer(run, message, early)
 
     def coach_text(self, text: str, lang: str | None = None) -> Reply:
         """A stateless card (CLI, one-off slash commands): refusal, invalid input or card."""
+        text = clean_text(text)
         early = self._refusal_or_invalid(text, lang, None)
         if isinstance(early, Reply):
             return early
@@ -62,6 +64,7 @@ class CoachingFlow:
 
     def ask(self, question: str, lang: str | None = None) -> tuple[Reply, AskAnswer | None]:
         """A question about the method, answered from the principles (DESIGN.md §3 `ask`)."""
+        question = clean_text(question)
         try:
             lang = self.coach.resolve_language(question, lang)
         except InvalidOpener as invalid:
@@ -89,7 +92,8 @@ class CoachingFlow:
     async def _opener_or_rewrite(
         self, text: str, state: ConversationState, preference: str | None, locale: str | None
     ) -> Reply:
-        early = self._refusal_or_invalid(text, preference, locale)
+        # Language detection and the refusal patterns read the whole text: off the event loop.
+        early = await asyncio.to_thread(self._refusal_or_invalid, text, preference, locale)
         if isinstance(early, Reply):
             return early
         lang = early
@@ -99,7 +103,7 @@ class CoachingFlow:
         key = state.key
         if self.team is not None and state.stage.startswith(ONBOARDING_STAGE):
             return await self.team.onboarding_answer(state, text, lang)
-        clean = redact(text)
+        clean = await asyncio.to_thread(redact, text)
         if state.stage == "awaiting_rewrite" and state.versions:
             comparison = await asyncio.to_thread(self.coach.compare, state.versions[-1], text, lang)
             card = comparison.after

@@ -21,6 +21,17 @@ class InputProblem:
     values: dict[str, object] = field(default_factory=dict)
 
 
+def clean_text(text: str) -> str:
+    """The text with lone UTF-16 surrogates (half an emoji from a broken client, or bytes a
+    terminal could not decode) replaced by U+FFFD; a proper pair becomes its character.
+    Nothing downstream (language detection, the encoder, the database) can take them."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
 def check_text(text: str, max_chars: int) -> InputProblem | None:
     """Problems that do not depend on the language."""
     if not text or not text.strip():

@@ -32,6 +32,24 @@ _OTHER_NAMES = {
     LinguaLanguage.PORTUGUESE: {"en": "Portuguese", "fr": "portugais"},
     LinguaLanguage.DUTCH: {"en": "Dutch", "fr": "néerlandais"},
 }
+# Letters of scripts we can name when an opener is written in one: the share of letters
+# outside the Latin alphabet decides, before lingua (which only knows Latin-script
+# languages here) would call Russian or Chinese "English".
+_LATIN = re.compile(r"[A-Za-z\u00c0-\u024f\u1e00-\u1eff]")
+_LETTERS = re.compile(r"[^\W\d_]")
+_SCRIPTS: tuple[tuple[re.Pattern[str], dict[str, str]], ...] = (
+    (re.compile(r"[\u3040-\u30ff]"), {"en": "Japanese", "fr": "japonais"}),  # kana before Han
+    (re.compile(r"[\uac00-\ud7af\u1100-\u11ff]"), {"en": "Korean", "fr": "coréen"}),
+    (re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]"), {"en": "Chinese", "fr": "chinois"}),
+    (re.compile(r"[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]"),
+     {"en": "Arabic", "fr": "arabe"}),
+    (re.compile(r"[\u0590-\u05ff\ufb1d-\ufb4f]"), {"en": "Hebrew", "fr": "hébreu"}),
+    (re.compile(r"[\u0400-\u052f]"), {"en": "a Cyrillic-script language", "fr": "cyrillique"}),
+    (re.compile(r"[\u0370-\u03ff\u1f00-\u1fff]"), {"en": "Greek", "fr": "grec"}),
+    (re.compile(r"[\u0900-\u097f]"), {"en": "Hindi", "fr": "hindi"}),
+    (re.compile(r"[\u0e00-\u0e7f]"), {"en": "Thai", "fr": "thaï"}),
+)
+_OTHER_SCRIPT = {"en": "another writing system", "fr": "une autre écriture"}
 _NOISE = re.compile(r"https?://\S+|www\.\S+|\S+@\S+|\{\{?[^}]*\}\}?|\[[^\]]*\]")
 _WORDS = re.compile(r"[^\W\d_]{2,}")
 
@@ -43,6 +61,16 @@ class LanguageGuess:
     lang: str | None
     confidence: float
     other: dict[str, str] | None = None
+
+
+def other_script(text: str) -> dict[str, str] | None:
+    """The name of the script most letters are written in, when it is not the Latin one."""
+    letters = len(_LETTERS.findall(text))
+    if letters < 4 or len(_LATIN.findall(text)) * 2 > letters:
+        return None
+    counts = [(len(pattern.findall(text)), names) for pattern, names in _SCRIPTS]
+    best, names = max(counts, key=lambda item: item[0])
+    return names if best > 0 else _OTHER_SCRIPT
 
 
 class LanguageDetector:
@@ -59,6 +87,9 @@ class LanguageDetector:
         words = _WORDS.findall(clean)
         if not words:
             return LanguageGuess(lang=None, confidence=0.0)
+        script = other_script(clean)
+        if script is not None:
+            return LanguageGuess(lang=None, confidence=1.0, other=script)
         values = self._lingua.compute_language_confidence_values(clean)
         scores = {value.language: value.value for value in values}
         top = values[0]

@@ -9,7 +9,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bot.core.input_check import clean_text
 
 Language = Literal["fr", "en"]
 Severity = Literal["high", "medium", "low"]
@@ -149,3 +151,8 @@ class IncomingMessage(_Frozen):
     in_group: bool = False
     reply_to: str | None = None  # the message it answers (Slack thread ts, Telegram message id)
     platform_admin: bool = False  # a Slack workspace admin or owner
+
+    @field_validator("text")
+    @classmethod
+    def _no_lone_surrogates(cls, text: str) -> str:
+        return clean_text(text)

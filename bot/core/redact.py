@@ -110,9 +110,12 @@ _GREETING_WORD = (
     r"(?i:hi|hello|hey|hiya|dear|greetings|good\s+(?:morning|afternoon|evening)"
     r"|bonjour|bonsoir|salut|coucou|cher|chère|chers|chères)"
 )
+# Linear time: a greeting may start after a quote or markup character, but the run of such
+# characters in its lead is only read from the run's first character (possessively), so a
+# message of 8,000 quote marks costs one pass instead of one pass per character.
 _GREETING = re.compile(
     r"(?:^|(?<=[:\"“«'(>*_])|(?<=[.!?…]\s))"
-    r"(?P<lead>[^\S\n]*[\"“«'>*_]*[^\S\n]*"
+    r"(?P<lead>[^\S\n]*+(?:(?<![\"“«'>*_])[\"“«'>*_]++)?[^\S\n]*+"
     rf"{_GREETING_WORD}"
     r"(?:[^\S\n]+(?i:mr|mrs|ms|mx|miss|dr|prof|sir|madam|madame|monsieur|mademoiselle|mme|mlle|me|m"
     r"|docteur|professeur|maître|maitre)\.?)?[^\S\n]+)"
@@ -218,7 +221,37 @@ def _is_glued(char: str) -> bool:
     return char.isalpha() or char == "%" or (char != "" and unicodedata.category(char) == "Sc")
 
 
-def _numbers_in_groups(text: str, groups: list[re.Match[str]], regions: set[str]) -> list[tuple[int, int]]:
+class _ParseBudget:
+    """How many candidates libphonenumber may still parse for one text (each costs ~0.1 ms),
+    and how many may be looked at in all.
+
+    A real opener needs a handful; a hostile run such as "0-0-0-…" of 8,000 characters would
+    need tens of thousands. Repeated candidates are answered from a cache, and when the
+    budget is spent the rest of the run is hidden whole: hiding digits that may be a phone
+    number is the safe side."""
+
+    def __init__(self, parses: int = 300, checks: int = 2000) -> None:
+        self.parses = parses
+        self.checks = checks
+        self._seen: dict[tuple[str, frozenset[str]], bool] = {}
+
+    def is_valid(self, candidate: str, regions: set[str]) -> bool | None:
+        """None when the budget is spent."""
+        self.checks -= 1
+        if self.checks < 0:
+            return None
+        key = (candidate, frozenset(regions))
+        if key not in self._seen:
+            if self.parses <= 0:
+                return None
+            self.parses -= 1
+            self._seen[key] = _is_valid_phone(candidate, regions)
+        return self._seen[key]
+
+
+def _numbers_in_groups(
+    text: str, groups: list[re.Match[str]], regions: set[str], budget: _ParseBudget
+) -> list[tuple[int, int]]:
     """Valid numbers made of whole consecutive groups, longest first: the matcher gives up on a
     run such as "06 12 34 56 78 06 98 76 54 32" (two numbers, one space apart)."""
     digits = "".join(str(int(c)) for g in groups for c in g.group())
@@ -233,13 +266,18 @@ def _numbers_in_groups(text: str, groups: list[re.Match[str]], regions: set[str]
             international = text[start - 1 : start] in ("+", "＋")
             start -= international
             number = digits[counted[i] : counted[j + 1]]
-            if (
+            if not (
                 7 <= len(number) <= _MAX_PHONE_DIGITS
                 and (international or _has_phone_shape(number))
                 and not _is_glued(text[start - 1 : start])
                 and not _is_glued(text[end : end + 1])
-                and _is_valid_phone(text[start:end], regions)
             ):
+                continue
+            valid = budget.is_valid(text[start:end], regions)
+            if valid is None:  # budget spent: hide what is left of the run
+                found.append((groups[i].start(), groups[-1].end()))
+                return found
+            if valid:
                 found.append((start, end))
                 i = j + 1
                 break
@@ -248,8 +286,13 @@ def _numbers_in_groups(text: str, groups: list[re.Match[str]], regions: set[str]
     return found
 
 
+# The matcher reads at most this much around a run; longer runs are read by the group pass.
+_MAX_MATCHER_WINDOW = 256
+
+
 def _phone_spans(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
+    budget = _ParseBudget()
     for run in _PHONE_RUN.finditer(text):
         groups = list(_DIGIT_GROUP.finditer(text, run.start(), run.end()))
         regions = _phone_regions(text, groups)
@@ -263,11 +306,15 @@ def _phone_spans(text: str) -> list[tuple[int, int]]:
         while end < len(text) and not text[end].isspace():
             end += 1
         window = text[start:end]
-        found = [
-            (start + m.start, start + m.end)
-            for region in sorted(regions)
-            for m in PhoneNumberMatcher(window, region, leniency=Leniency.VALID)
-        ]
+        found = (
+            [
+                (start + m.start, start + m.end)
+                for region in sorted(regions)
+                for m in PhoneNumberMatcher(window, region, leniency=Leniency.VALID)
+            ]
+            if len(window) <= _MAX_MATCHER_WINDOW
+            else []
+        )
         spans.extend(found)
         # Groups of the run that the matcher left: whole groups that make a valid number.
         left: list[re.Match[str]] = []
@@ -275,7 +322,7 @@ def _phone_spans(text: str) -> list[tuple[int, int]]:
             if group is not None and not any(s < group.end() and group.start() < e for s, e in found):
                 left.append(group)
             elif left:
-                spans.extend(_numbers_in_groups(text, left, _phone_regions(text, left)))
+                spans.extend(_numbers_in_groups(text, left, _phone_regions(text, left), budget))
                 left = []
     return spans
 

@@ -108,7 +108,7 @@ def next_fire(cron: str, timezone: str, after: datetime) -> datetime:
 def describe(cron: str, day_names: Mapping[str, str], every_day: str, weekdays: str) -> str:
     """A crontab made by `parse_schedule`, back in words ("mon, thu 09:30")."""
     minute, hour, _, _, days = cron.split()[:5]
-    if not (minute.isdigit() and hour.isdigit()):
+    if not (minute.isascii() and minute.isdigit() and hour.isascii() and hour.isdigit()):
         return cron
     when = f"{int(hour):02d}:{int(minute):02d}"
     if days == "*":

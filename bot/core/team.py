@@ -46,6 +46,9 @@ ONBOARDING_STAGE = "onboarding"
 STRONG_EXAMPLE_SCORE = 70  # below this, an answer is not shown to the team as an example
 
 
+# ASCII digits only: str.isdigit() also accepts "²" or "³", which int() refuses.
+_NUMBER = re.compile(r"[0-9]+")
+
 class TeamStorePort(ConversationStore, TeamStore, Protocol):
     """The store team coaching needs: conversations and cards, plus the team tables."""
 
@@ -116,7 +119,7 @@ class TeamCoach:
         if not self._is_manager(message):
             return _notice(ui, ui.text("team", "managers_only"))
         words = args.split()
-        if words and not (words[0].isdigit() and 1 <= int(words[0]) <= 366):
+        if words and not (_NUMBER.fullmatch(words[0]) and 1 <= int(words[0]) <= 366):
             return _notice(ui, ui.text("team", "report_usage"))
         days = int(words[0]) if words else 28
         if self.report is None:
@@ -230,12 +233,13 @@ class TeamCoach:
             card = await asyncio.to_thread(self.coach.coach, text, ui.lang)
             body = render_card(card, ui, invite=False)
         key = message.key
+        clean = await asyncio.to_thread(redact, text)  # CPU work stays off the event loop
         await self.store.save_answer(
             DrillAnswer(
                 run_id=run.id,
                 channel=key.channel,
                 user_id=key.user_id,
-                text=redact(text),
+                text=clean,
                 score=card.score,
                 categories=[str(c) for c in card.categories],
                 has_question=card.ends_as_real_question,
@@ -366,7 +370,7 @@ class TeamCoach:
 
     async def _cancel(self, channel: str, chat: str, rest: str, ui: UiStrings) -> Reply:
         number = rest.strip().lstrip("#")
-        if not number.isdigit():
+        if not _NUMBER.fullmatch(number) or len(number) > 9:
             return _notice(ui, ui.text("team", "usage"))
         if await self.store.remove_schedule(channel, chat, int(number)):
             return _notice(ui, ui.text("team", "cancelled", id=int(number)))
