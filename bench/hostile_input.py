@@ -1,12 +1,14 @@
-"""How long the diagnosis takes on hostile text: the worst case, not the typical one.
+"""How long the core takes on hostile text: the worst case, not the typical one.
 
-For each kind of input (100 kB of prose, a run of punctuation, emoji only, one huge
-sentence, odd Unicode, thousands of short sentences), times the analysis, the cut into
-units and the learned detectors' reading, each `--repeat` times in one process, and prints
-the slowest run of each step in ms. Tests check the bounds that keep this cheap (at most
-48 units of at most 400 characters); the time itself is measured here, never asserted.
+For each kind of input (100 kB of prose, runs of punctuation, quote marks or "0-" that bait
+backtracking patterns, emoji only, one huge sentence, odd Unicode, thousands of short
+sentences), times redaction, the analysis, the cut into units and the learned detectors'
+reading, each `--repeat` times in one process, and prints the slowest run of each step in
+ms. An opener is at most 8,000 characters (FOURNIL_MAX_INPUT_CHARS); the 100 kB rows show
+the steps stay linear past that. Tests check the bounds that keep this cheap (at most 32
+units of at most 400 characters); the time itself is measured here, never asserted.
 
-    .venv/bin/python bench/detector_hostile.py
+    .venv/bin/python bench/hostile_input.py
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ INPUTS: dict[str, str] = {
     "short sentences 20 kB": "Hi. " * 5_000,
     "odd unicode": "\u202e\u0000\ufeff" * 1_000 + " Hello? " + "\u0301" * 2_000,
     "clauses 100 kB": ("and we, but they; so — it, which " * 3_000)[:100_000],
+    "quote marks 8 kB": '"' * 8_000,
+    "asterisks 8 kB": "*" * 8_000,
+    "end marks 8 kB": "!?." * 2_666,
+    "0- 8 kB": "0-" * 4_000,
+    "0 and space 8 kB": "0 " * 4_000,
+    "random digits 8 kB": " ".join(str((i * 7919) % 97) for i in range(2_700))[:8_000],
 }
 
 
@@ -42,6 +50,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from bot.app import build_coach
+    from bot.core.redact import redact
     from bot.core.units import opener_units
     from bot.settings import load_settings
 
@@ -50,7 +59,8 @@ def main() -> int:
     if scorer is None:
         raise SystemExit("the learned detectors are off (FOURNIL_LEARNED_DETECTORS=false)")
     scorer.read(["warm up the encoder"])
-    print(f"{'input':24} {'chars':>7} {'units':>5} {'analyse ms':>11} {'units ms':>9} {'detectors ms':>13}")
+    head = f"{'analyse ms':>11} {'units ms':>9} {'detectors ms':>13} {'redact ms':>10}"
+    print(f"{'input':24} {'chars':>7} {'units':>5} {head}")
     for name, text in INPUTS.items():
         analysis = coach.analyse(text, "en")
         units = opener_units(analysis)
@@ -58,7 +68,8 @@ def main() -> int:
         analyse_ms = slowest(lambda text=text: coach.analyse(text, "en"), args.repeat)  # type: ignore[misc]
         units_ms = slowest(lambda analysis=analysis: opener_units(analysis), args.repeat)  # type: ignore[misc]
         read_ms = slowest(lambda texts=texts: scorer.read(texts), args.repeat)  # type: ignore[misc]
-        figures = f"{analyse_ms:>11.1f} {units_ms:>9.1f} {read_ms:>13.1f}"
+        redact_ms = slowest(lambda text=text: redact(text), args.repeat)  # type: ignore[misc]
+        figures = f"{analyse_ms:>11.1f} {units_ms:>9.1f} {read_ms:>13.1f} {redact_ms:>10.1f}"
         print(f"{name:24} {len(text):>7} {len(units):>5} {figures}")
     return 0
 
