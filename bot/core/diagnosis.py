@@ -43,7 +43,30 @@ def diagnose_opener(
     Two rule flags let context overrule words. `model_confirms`: the rule's words also open
     innocent sentences, so its match is dropped when the detector is confident the sentence
     is clean. `unless_news`: a reminder ("following up on my note") is no pressure when
-    another sentence brings something concrete that is not the seller's pitch."""
+    another sentence brings something concrete that is not the seller talking."""
+    hits = _rule_hits(analysis, rules, learned)
+    seller = [at for _, rule, hit in hits if rule.flag("unless_news") and (at := hit.start) is not None]
+    seller += _seller_offsets(hits, learned)
+    found: list[tuple[int, int, Finding]] = []
+    excused: list[tuple[Category, int]] = []  # reminders that came with news
+    for order, rule, hit in hits:
+        if rule.flag("unless_news") and hit.start is not None and _brings_news(analysis, hit.start, seller):
+            excused.append((rule.category, hit.start))
+            continue
+        finding = _rule_finding(rule, hit, analysis.lang)
+        found.append((SEVERITY_ORDER[finding.severity], order, finding))
+    if learned is not None:
+        covered = {finding.category for _, _, finding in found}
+        for order, finding in _learned_additions(analysis, learned, covered, excused):
+            found.append((SEVERITY_ORDER[finding.severity], len(rules) + order, finding))
+    found.sort(key=lambda item: (item[0], item[1]))
+    return [finding for _, _, finding in found]
+
+
+def _rule_hits(
+    analysis: OpenerAnalysis, rules: tuple[Rule, ...], learned: LearnedVerdict | None
+) -> list[tuple[int, Rule, Hit]]:
+    """Each rule's hit, with its order, unless the detector overrules a rule that asks it to."""
     hits: list[tuple[int, Rule, Hit]] = []
     for order, rule in enumerate(rules):
         hit = DETECTORS[rule.detector](rule, analysis)
@@ -57,41 +80,41 @@ def diagnose_opener(
         ):
             continue
         hits.append((order, rule, hit))
-    seller = [at for _, rule, hit in hits if rule.flag("unless_news") and (at := hit.start) is not None]
-    seller += _seller_offsets(hits, learned)
-    found: list[tuple[int, int, Finding]] = []
-    excused: list[tuple[Category, int]] = []  # reminders that came with news
-    for order, rule, hit in hits:
-        if rule.flag("unless_news") and hit.start is not None and _brings_news(analysis, hit.start, seller):
-            excused.append((rule.category, hit.start))
+    return hits
+
+
+def _rule_finding(rule: Rule, hit: Hit, lang: str) -> Finding:
+    message = rule.message.get(lang) or rule.message["en"]
+    return Finding(
+        rule=rule.id,
+        category=rule.category,
+        severity=hit.severity or rule.severity,
+        excerpt=_clip(hit.excerpt),
+        message=message.format(**hit.values) if hit.values else message,
+        principle=rule.principle,
+        source="rule",
+        evidence=_clip(hit.excerpt),
+    )
+
+
+def _learned_additions(
+    analysis: OpenerAnalysis,
+    learned: LearnedVerdict,
+    covered: set[Category],
+    excused: list[tuple[Category, int]],
+) -> list[tuple[int, Finding]]:
+    """The detectors' findings in categories no rule reported, except a reminder the news
+    already excused and, where the category asks for it, praise of something named."""
+    additions: list[tuple[int, Finding]] = []
+    for order, (finding, unit) in enumerate(zip(learned.findings, learned.evidence, strict=True)):
+        if finding.category in covered or any(
+            category == finding.category and unit.start <= at < unit.end for category, at in excused
+        ):
             continue
-        severity = hit.severity or rule.severity
-        message = rule.message.get(analysis.lang) or rule.message["en"]
-        finding = Finding(
-            rule=rule.id,
-            category=rule.category,
-            severity=severity,
-            excerpt=_clip(hit.excerpt),
-            message=message.format(**hit.values) if hit.values else message,
-            principle=rule.principle,
-            source="rule",
-            evidence=_clip(hit.excerpt),
-        )
-        found.append((SEVERITY_ORDER[severity], order, finding))
-    by_rules = {finding.category for _, _, finding in found}
-    if learned is not None:
-        for order, (finding, unit) in enumerate(zip(learned.findings, learned.evidence, strict=True)):
-            # The detector read the same reminder the rule excused: the news excuses it too.
-            if finding.category in by_rules or any(
-                category == finding.category and unit.start <= at < unit.end for category, at in excused
-            ):
-                continue
-            card = learned.policy.cards[finding.category]
-            if card.skip_if_specific and _names_something(analysis, unit):
-                continue
-            found.append((SEVERITY_ORDER[finding.severity], len(rules) + order, finding))
-    found.sort(key=lambda item: (item[0], item[1]))
-    return [finding for _, _, finding in found]
+        if learned.policy.cards[finding.category].skip_if_specific and _names_something(analysis, unit):
+            continue
+        additions.append((order, finding))
+    return additions
 
 
 # A sentence showing one of these is the seller talking (their offer, their claims, their
