@@ -62,6 +62,7 @@ from bot.core.ports import (
     DrillSchedule,
     OnboardingProgress,
 )
+from bot.logs import guard_sql_loggers
 
 MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
 # The revision that describes the tables the store made before it had migrations: a
@@ -357,7 +358,11 @@ class SqlStore:
         parsed = make_url(async_url(url))
         if parsed.drivername.startswith("sqlite") and parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(parsed)
+        # Parameters (openers, names) stay out of SQLAlchemy's log lines and out of its
+        # exceptions' messages ("[parameters: …]"), which end up in tracebacks; the
+        # drivers' own loggers are filtered too (bot/logs.py).
+        guard_sql_loggers()
+        engine = create_async_engine(parsed, hide_parameters=True)
         if parsed.drivername.startswith("sqlite"):
             # WAL lets readers work while a card is saved; NORMAL sync is still crash-safe
             # in WAL mode and cuts the cost of the several commits each message makes.

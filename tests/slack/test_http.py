@@ -7,9 +7,13 @@ stub's answer to the card until the ack has arrived.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import logging
 import time
+from dataclasses import dataclass
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -242,6 +246,123 @@ async def test_badly_signed_requests_are_refused(slack: Harness, problem: str) -
     assert sent.status == 401
     await slack.app.channel.drain()
     assert slack.stub.posted() == []
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """A request that must be refused cleanly: `status`, one log line, no traceback."""
+
+    body: bytes
+    content_type: str = "application/json"
+    signed: bool = True
+    timestamp: str | None = None  # None: now
+    status: int = 400
+
+
+def _sign(body: bytes, timestamp: str) -> dict[str, str]:
+    """Slack's signature over the raw bytes (`signature_headers` takes text)."""
+    base = b"v0:" + timestamp.encode() + b":" + body
+    digest = hmac.new(SECRET.encode(), base, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": f"v0={digest}"}
+
+
+FORM = "application/x-www-form-urlencoded"
+DEEP = 100_000  # far beyond Python's recursion limit: json.loads raises RecursionError
+GOOD_EVENT = json.dumps(event_callback(dm_event(OPENER))).encode()
+MALFORMED = {
+    "unsigned, timestamp abc": Malformed(GOOD_EVENT, signed=False, timestamp="abc", status=401),
+    "signed, timestamp abc": Malformed(GOOD_EVENT, timestamp="abc", status=401),
+    "signed, timestamp 1_700_000_000": Malformed(GOOD_EVENT, timestamp=f"{int(time.time()):_}", status=401),
+    "unsigned, not JSON": Malformed(b'{"type": "event_callback", oops', signed=False, status=401),
+    "not JSON": Malformed(b'{"type": "event_callback", oops'),
+    "not JSON, no content type": Malformed(b"{oops", content_type="text/plain"),
+    "a JSON array": Malformed(b'[{"type": "event_callback"}]'),
+    "a JSON string": Malformed(b'"event_callback"'),
+    "JSON null": Malformed(b"null"),
+    "invalid UTF-8": Malformed(b'{"type": "event_callback", "text": "caf\xe9 \xff"}'),
+    "invalid UTF-8 in a form": Malformed(b"command=%2Ffournil&text=\xff\xfe", FORM),
+    "form payload is not JSON": Malformed(b"payload=" + quote('{"type": "view" oops').encode(), FORM),
+    "form payload is a JSON array": Malformed(b"payload=" + quote("[1, 2]").encode(), FORM),
+    "form payload is empty": Malformed(b"payload=", FORM),
+    # JSON objects whose fields Bolt reads are not the types Slack sends
+    "event is a string": Malformed(b'{"type": "event_callback", "event": "message"}'),
+    "actions hold a number": Malformed(b'{"type": "block_actions", "actions": [5]}'),
+    "view is a string": Malformed(b'{"type": "view_submission", "view": "modal"}'),
+    "view state is a string": Malformed(b'{"type": "view_closed", "view": {"type": "modal", "state": "x"}}'),
+    "team is a number": Malformed(b'{"type": "block_actions", "team": 5}'),
+    "command is a number": Malformed(b'{"command": 5, "text": "coach"}'),
+    "nested beyond the parser": Malformed(b'{"event": ' + b"[" * DEEP + b"]" * DEEP + b"}"),
+    "nested beyond the limit": Malformed(
+        b'{"type": "event_callback", "event": ' + b'{"a": ' * 500 + b"1" + b"}" * 501
+    ),
+    "form payload nested beyond the parser": Malformed(
+        b"payload=" + quote('{"a": ' + "[" * DEEP + "]" * DEEP + "}").encode(), FORM
+    ),
+}
+
+
+async def _post_malformed(slack: Harness, case: Malformed) -> int:
+    stamp = case.timestamp if case.timestamp is not None else str(int(time.time()))
+    headers = {"Content-Type": case.content_type}
+    if case.signed:
+        headers |= _sign(case.body, stamp)
+    else:
+        headers["X-Slack-Request-Timestamp"] = stamp
+    async with slack.sender.session.post(slack.sender.url, data=case.body, headers=headers) as response:
+        await response.read()
+        return response.status
+
+
+@pytest.mark.parametrize("name", list(MALFORMED))
+async def test_malformed_requests_are_refused_in_one_line(
+    slack: Harness, caplog: pytest.LogCaptureFixture, name: str
+) -> None:
+    case = MALFORMED[name]
+    with caplog.at_level(logging.DEBUG):
+        status = await _post_malformed(slack, case)
+        await slack.app.channel.drain()
+    assert status == case.status, name
+    assert slack.stub.posted() == []
+    for record in caplog.records:
+        assert record.exc_info is None and record.exc_text is None, (record.name, record.getMessage())
+        assert "Traceback" not in record.getMessage()
+        assert record.levelno < logging.ERROR, (record.name, record.getMessage())
+    refusals = [r for r in caplog.records if r.name == "fournil.slack" and "refused" in r.getMessage()]
+    assert len(refusals) == 1, [r.getMessage() for r in caplog.records]
+    [line] = refusals
+    assert "\n" not in line.getMessage()
+    assert str(case.status) in line.getMessage()
+    assert "oops" not in caplog.text and "event_callback" not in caplog.text  # nothing of the body
+
+
+async def test_the_server_stays_healthy_after_malformed_requests(slack: Harness) -> None:
+    statuses = await asyncio.gather(*(_post_malformed(slack, case) for case in MALFORMED.values()))
+    assert statuses == [case.status for case in MALFORMED.values()]
+    async with aiohttp.ClientSession() as session, session.get(f"{slack.url}/healthz") as response:
+        assert response.status == 200
+        assert (await response.json()) == {"status": "ok"}
+    sent = await slack.sender.event(event_callback(dm_event(OPENER)))
+    assert sent.status == 200
+    [call] = await slack.stub.wait_for("chat.postMessage")
+    assert call.params["blocks"][0]["text"]["text"].endswith("/100")
+
+
+async def test_an_exception_escaping_bolt_is_one_line_and_a_500(
+    slack: Harness, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def escaping(request: object) -> object:
+        raise KeyError("jane.doe@example.com")
+
+    monkeypatch.setattr(slack.app, "async_dispatch", escaping)
+    with caplog.at_level(logging.DEBUG):
+        sent = await slack.sender.event(event_callback(dm_event(OPENER)))
+    assert sent.status == 500
+    [line] = [r for r in caplog.records if r.name == "fournil.slack"]
+    assert line.exc_info is None and "\n" not in line.getMessage()
+    assert "KeyError" in line.getMessage() and "jane.doe" not in caplog.text
+    monkeypatch.undo()
+    async with aiohttp.ClientSession() as session, session.get(f"{slack.url}/healthz") as response:
+        assert response.status == 200
 
 
 async def test_a_retried_event_is_answered_once(slack: Harness) -> None:

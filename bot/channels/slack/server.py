@@ -8,6 +8,13 @@ Two ways to receive Slack's requests, one app:
   each request checked against `SLACK_SIGNING_SECRET` (HMAC v0, five-minute window). This
   is the mode for several stateless replicas behind a load balancer.
 
+In HTTP mode every request is checked before Bolt sees it (`check_signature`, then
+`parse_for_bolt`): Bolt parses the body while building its request object, before its own
+signature check, and a body it cannot parse (not JSON, a JSON array, invalid UTF-8, a
+broken `payload=` form, nesting deep enough for a RecursionError) or a timestamp that is
+not a number would otherwise be a 500 with a traceback. A bad or missing signature is a
+401, a signed body Slack would never send a 400; either is one log line, without the body.
+
 `process_before_response=True` makes Bolt answer as soon as the listener function
 returns, in both modes; the listeners only ack and schedule their work (see
 `channel.py`). `/healthz` is served in both modes.
@@ -22,18 +29,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hashlib
+import hmac
 import logging
 import signal
-from collections.abc import AsyncIterator, Awaitable, Iterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
@@ -47,6 +58,7 @@ from bot.core.coach import Coach
 from bot.core.errors import FournilError
 from bot.core.flow import CoachingFlow
 from bot.core.team import DrillClock
+from bot.logs import BOLT_LOGGER, guard_bolt_loggers
 from bot.settings import Settings
 
 log = logging.getLogger("fournil.slack")
@@ -56,6 +68,10 @@ HEALTH_PATH = "/healthz"
 DEFAULT_API_BASE_URL = "https://slack.com/api/"
 API_TIMEOUT_SECONDS = 30
 CLOCK_STOP_SECONDS = 10.0  # a tick in progress (a post, a summary) may finish this long
+SIGNATURE_WINDOW_SECONDS = 5 * 60  # Slack's (and slack_sdk's) replay window
+# Slack's payloads nest about fifteen levels at most (a view's state, a message's blocks
+# inside an attachment); anything deeper is not Slack's and is not worth walking.
+MAX_BODY_DEPTH = 64
 
 
 # Coached once at start-up: the language detector is built on first use, and the first
@@ -119,11 +135,13 @@ def api_base_url(settings: Settings) -> str:
 
 
 class FournilSlackApp(AsyncApp):
-    """Bolt's AsyncApp, plus the channel serving it so servers can drain its answers."""
+    """Bolt's AsyncApp, plus the channel serving it so servers can drain its answers, and
+    the signing secret the HTTP endpoint checks requests with before Bolt parses them."""
 
-    def __init__(self, channel: SlackChannel, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, channel: SlackChannel, *, signing_secret: str, **kwargs: Any) -> None:
+        super().__init__(signing_secret=signing_secret, **kwargs)
         self.channel = channel
+        self.signing_secret = signing_secret
 
 
 def build_app(settings: Settings, flow: CoachingFlow) -> FournilSlackApp:
@@ -135,6 +153,9 @@ def build_app(settings: Settings, flow: CoachingFlow) -> FournilSlackApp:
     retries = [*async_default_handlers(), AsyncRateLimitErrorRetryHandler(max_retry_count=2)]
     client = AsyncWebClient(token=tokens.bot, base_url=api_base_url(settings), retry_handlers=retries)
     channel = SlackChannel(flow, default_language=settings.language)
+    # Bolt writes request bodies (emails, phone numbers, openers) into some of its log
+    # lines; its loggers take their filters from this one (see bot/logs.py).
+    guard_bolt_loggers()
     app = FournilSlackApp(
         channel,
         client=client,
@@ -142,10 +163,138 @@ def build_app(settings: Settings, flow: CoachingFlow) -> FournilSlackApp:
         # signature check for it. An empty string keeps Bolt from reading the environment.
         signing_secret=tokens.signing_secret or "",
         process_before_response=True,
-        logger=logging.getLogger("fournil.slack.bolt"),
+        logger=logging.getLogger(BOLT_LOGGER),
     )
     channel.register(app)
+    guard_bolt_loggers()  # and the loggers Bolt has just made, whatever filters they had
     return app
+
+
+class BadRequest(Exception):
+    """A request refused before Bolt sees it: `status` and a reason fit for a log line
+    (never any of the body)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def check_signature(secret: str, headers: Mapping[str, str], body: bytes, now: float) -> None:
+    """Slack's v0 signature over the raw bytes, as slack_sdk checks it but without its
+    failures: a timestamp that is not a number, a body that is not UTF-8 or a signature
+    that is not ASCII are refusals (401), not exceptions. Raises `BadRequest`."""
+    timestamp = headers.get("X-Slack-Request-Timestamp")
+    signature = headers.get("X-Slack-Signature")
+    if not timestamp or not signature:
+        raise BadRequest(401, "unsigned (no signature or timestamp header)")
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
+        raise BadRequest(401, "malformed signature timestamp")
+    if abs(now - int(timestamp)) > SIGNATURE_WINDOW_SECONDS:
+        raise BadRequest(401, "stale signature timestamp (clock skew or replay)")
+    if not secret:
+        raise BadRequest(401, "no signing secret to check the signature with")
+    base = b"v0:" + timestamp.encode() + b":" + body
+    expected = b"v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest().encode()
+    if not hmac.compare_digest(expected, signature.encode("utf-8", "surrogateescape")):
+        raise BadRequest(401, "invalid signature")
+
+
+def parse_for_bolt(body: bytes, query: str, headers: Mapping[str, str]) -> AsyncBoltRequest:
+    """Bolt's request for a signed body, built here so that whatever its parsing raises
+    (`json.loads` on the body or on a `payload=` field, its context extraction on a body
+    that is not an object) is a 400; then the shape and depth Bolt's listeners can walk
+    safely are checked. Raises `BadRequest`."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest(400, "body is not UTF-8") from None
+    try:
+        request = AsyncBoltRequest(body=text, query=query, headers=headers)  # type: ignore[arg-type]
+    except RecursionError:
+        raise BadRequest(400, "body nested too deeply to parse") from None
+    except ValueError:  # json.JSONDecodeError
+        raise BadRequest(400, "body (or its payload field) is not valid JSON") from None
+    except Exception as exc:  # Bolt reading fields of a list, a string, a number
+        raise BadRequest(400, f"body is not a Slack payload ({type(exc).__name__})") from None
+    if not isinstance(request.body, dict):
+        raise BadRequest(400, "body is not a JSON object")
+    if _depth_exceeds(request.body, MAX_BODY_DEPTH):
+        raise BadRequest(400, f"body nested deeper than {MAX_BODY_DEPTH} levels")
+    problem = _shape_problem(request.body)
+    if problem is not None:
+        raise BadRequest(400, problem)
+    return request
+
+
+# The fields Bolt reads before any listener runs (its context, its matchers, its
+# "unhandled request" warning), with the types Slack always sends them as: another type
+# would be an exception inside Bolt (a 500 and a traceback), so it is a 400 here.
+_NONE = type(None)
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "type": (str,),
+    "command": (str,),
+    "text": (str,),
+    "callback_id": (str,),
+    "trigger_id": (str,),
+    "response_url": (str,),
+    "event": (dict,),
+    "view": (dict,),
+    "message": (dict,),
+    "container": (dict,),
+    "actions": (list,),
+    "authorizations": (list,),
+    "team": (dict, str, _NONE),
+    "user": (dict, str, _NONE),
+    "channel": (dict, str, _NONE),
+    "enterprise": (dict, str, _NONE),
+}
+_VIEW_FIELD_TYPES: dict[str, tuple[type, ...]] = {"type": (str,), "callback_id": (str,), "state": (dict,)}
+
+
+def _shape_problem(body: dict[str, Any]) -> str | None:
+    """What in `body` is not the type Slack sends (a field name, never a value), or None."""
+    for name, types in _FIELD_TYPES.items():
+        if name in body and not isinstance(body[name], types):
+            return f"field {name!r} has the wrong type"
+    for name in ("actions", "authorizations"):
+        if not all(isinstance(item, dict) for item in body.get(name, ())):
+            return f"field {name!r} holds something other than objects"
+    event = body.get("event")
+    if event is not None and not isinstance(event.get("type"), str):
+        return "field 'event.type' is missing or has the wrong type"
+    view = body.get("view")
+    if view is not None:
+        if not isinstance(view.get("type"), str):
+            return "field 'view.type' is missing or has the wrong type"
+        for name, types in _VIEW_FIELD_TYPES.items():
+            if name in view and not isinstance(view[name], types):
+                return f"field 'view.{name}' has the wrong type"
+    return None
+
+
+def _depth_exceeds(value: object, limit: int) -> bool:
+    """Whether `value` nests deeper than `limit` containers, walked without recursion."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values() if isinstance(child, dict | list))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item if isinstance(child, dict | list))
+    return False
+
+
+def _where(exc: BaseException) -> str:
+    """File and line an exception was raised at, for a one-line log."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return "?"
+    return f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"
 
 
 def build_web_app(app: FournilSlackApp) -> web.Application:
@@ -153,9 +302,22 @@ def build_web_app(app: FournilSlackApp) -> web.Application:
     for the answers in flight."""
 
     async def events(request: web.Request) -> web.Response:
-        bolt_request = await to_bolt_request(request)
-        bolt_response = await app.async_dispatch(bolt_request)
-        return await to_aiohttp_response(bolt_response)
+        body = await request.read()  # over aiohttp's client_max_size (1 MiB): its own 413
+        try:
+            check_signature(app.signing_secret, request.headers, body, time.time())
+            bolt_request = parse_for_bolt(body, request.query_string, request.headers)
+        except BadRequest as refused:
+            level = logging.INFO if refused.status == 401 else logging.WARNING
+            status, reason = refused.status, refused.reason
+            log.log(level, "slack: refused a request (%d, %d bytes): %s", status, len(body), reason)
+            error = "invalid request" if status == 401 else "bad request"
+            return web.json_response({"error": error}, status=status)
+        try:
+            bolt_response = await app.async_dispatch(bolt_request)
+            return await to_aiohttp_response(bolt_response)
+        except Exception as exc:  # Bolt handles its own; this is the last net, one line
+            log.error("slack: a request failed in Bolt: %s at %s", type(exc).__name__, _where(exc))
+            return web.json_response({"error": "internal error"}, status=500)
 
     async def start(_: web.Application) -> None:
         await open_api_session(app)
