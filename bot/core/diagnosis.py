@@ -11,6 +11,7 @@ the most precise quote); the detectors add what no rule's wording caught.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -50,14 +51,19 @@ def diagnose_opener(
     found: list[tuple[int, int, Finding]] = []
     excused: list[tuple[Category, int]] = []  # reminders that came with news
     for order, rule, hit in hits:
-        if rule.flag("unless_news") and hit.start is not None and _brings_news(analysis, hit.start, seller):
+        if (
+            rule.flag("unless_news")
+            and hit.start is not None
+            and _brings_news(analysis, hit.start, hit.start + len(hit.excerpt), seller)
+        ):
             excused.append((rule.category, hit.start))
             continue
         finding = _rule_finding(rule, hit, analysis.lang)
         found.append((SEVERITY_ORDER[finding.severity], order, finding))
     if learned is not None:
         covered = {finding.category for _, _, finding in found}
-        for order, finding in _learned_additions(analysis, learned, covered, excused):
+        reminders = tuple(rule for rule in rules if rule.flag("unless_news"))
+        for order, finding in _learned_additions(analysis, learned, covered, excused, reminders, seller):
             found.append((SEVERITY_ORDER[finding.severity], len(rules) + order, finding))
     found.sort(key=lambda item: (item[0], item[1]))
     return [finding for _, _, finding in found]
@@ -102,19 +108,36 @@ def _learned_additions(
     learned: LearnedVerdict,
     covered: set[Category],
     excused: list[tuple[Category, int]],
+    reminders: tuple[Rule, ...],
+    seller: list[int],
 ) -> list[tuple[int, Finding]]:
-    """The detectors' findings in categories no rule reported, except a reminder the news
-    already excused and, where the category asks for it, praise of something named."""
+    """The detectors' findings in categories no rule reported, except a reminder that comes
+    with news (the rule's words in the unit, news elsewhere) and, where the category asks
+    for it, praise of something named."""
     additions: list[tuple[int, Finding]] = []
     for order, (finding, unit) in enumerate(zip(learned.findings, learned.evidence, strict=True)):
         if finding.category in covered or any(
             category == finding.category and unit.start <= at < unit.end for category, at in excused
         ):
             continue
-        if learned.policy.cards[finding.category].skip_if_specific and _names_something(analysis, unit):
+        if any(
+            rule.category == finding.category
+            and _matches_in(rule, analysis, unit)
+            and _brings_news(analysis, unit.start, unit.end, seller)
+            for rule in reminders
+        ):
+            continue
+        if learned.policy.cards[finding.category].skip_if_specific and _names_something(
+            analysis, unit, learned, finding.category
+        ):
             continue
         additions.append((order, finding))
     return additions
+
+
+def _matches_in(rule: Rule, analysis: OpenerAnalysis, unit: Unit) -> bool:
+    patterns = rule.patterns.get(analysis.lang, ())
+    return any(regex.search(analysis.norm, unit.start, unit.end) for regex, _ in patterns)
 
 
 # A sentence showing one of these is the seller talking (their offer, their claims, their
@@ -138,26 +161,57 @@ def _seller_offsets(hits: list[tuple[int, Rule, Hit]], learned: LearnedVerdict |
     return offsets
 
 
-_SHORT_UNIT_WORDS = 5
+_SHORT_PRAISE_WORDS = 10
+_DIGIT = re.compile(r"\d")
+_ANNOUNCES = re.compile(r"[:—–]\s")
 
 
-def _names_something(analysis: OpenerAnalysis, unit: Unit) -> bool:
-    """The unit's sentence is specific, or the unit is a few words that follow one that is."""
+def _names_something(
+    analysis: OpenerAnalysis, unit: Unit, learned: LearnedVerdict, category: Category
+) -> bool:
+    """The unit's sentence is specific, or the unit is short praise right after a sentence
+    that states a fact about the buyer ("…won the water board's grant. Congratulations.")
+    and is not praise itself."""
     if analysis.specific_at(unit.start):
         return True
-    if len(unit.text.split()) > _SHORT_UNIT_WORDS:
+    if len(unit.text.split()) > _SHORT_PRAISE_WORDS:
         return False
     before = [s for s in analysis.sentences if s.end <= unit.start]
-    return bool(before) and before[-1].specific
+    if not before:
+        return False
+    previous = before[-1]
+    praised = any(previous.start <= u.start < previous.end for u in learned.flagged_units((category,)))
+    return not praised and (previous.specific or _concrete(previous.text))
 
 
-def _brings_news(analysis: OpenerAnalysis, offset: int, seller: list[int]) -> bool:
-    """Another sentence names something concrete (a figure, a quotation, a topic) and is
-    neither a question nor the seller talking."""
+def _concrete(text: str) -> bool:
+    """A figure, or a name in the middle of the sentence (a capitalised word that is not
+    its first): "saw that Greenfields won the water board's grant"."""
+    if _DIGIT.search(text):
+        return True
+    words = text.split()[1:]
+    return any(len(word) > 1 and word[0].isupper() and not word.startswith(("I'", "I’")) for word in words)
+
+
+def _brings_news(analysis: OpenerAnalysis, start: int, end: int, seller: list[int]) -> bool:
+    """Something concrete (a figure, a quotation, a topic) outside the reminder that is
+    neither a question nor the seller talking: another sentence, or what follows the
+    reminder in its own sentence ("following up with a number: OpenView's 2023 …")."""
     for sentence in analysis.sentences:
-        if sentence.start <= offset < sentence.end or sentence.is_question or not sentence.specific:
+        if sentence.is_question or any(sentence.start <= at < sentence.end for at in seller if at != start):
             continue
-        if not any(sentence.start <= at < sentence.end for at in seller):
+        if sentence.start <= start < sentence.end:
+            # Only what the reminder announces after a colon or a dash counts: "my email of
+            # the 12th" is no news.
+            announced = _ANNOUNCES.search(analysis.text, end, sentence.end)
+            if (
+                announced is not None
+                and _DIGIT.search(analysis.text, announced.end(), sentence.end)
+                and not any(announced.end() <= at < sentence.end for at in seller)
+            ):
+                return True
+            continue
+        if sentence.specific:
             return True
     return False
 
