@@ -8,6 +8,7 @@ message.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from bot.channels.slack.blocks import (
     rewrite_modal,
     split_sections,
     text_blocks,
+    user_mrkdwn,
 )
 from bot.channels.slack.payloads import CardRef, RewriteTarget
 from bot.channels.slack.strings import SlackStrings, load_slack_strings, strings_for
@@ -46,6 +48,7 @@ from bot.core.models import (
     ScoreLine,
 )
 from bot.core.ports import CardRecord
+from bot.core.render import render_card, render_comparison
 from tests.slack.fakes import all_texts, find_button
 
 EN_OPENER = "Hi Sarah, we are a leading provider of analytics. Would you be open to a 15-minute call?"
@@ -418,3 +421,285 @@ def test_button_values_fit() -> None:
     longest = CardRef(conversation="shortcut:" + "C" * 20 + ":" + "9" * 17, owner="U" * 20, lang="fr")
     assert len(longest.encode()) <= 255  # far under the 2000 allowed
     assert CardRef.decode(longest.encode()) == longest
+
+
+# --------------------------------------------------------------------------- output safety
+#
+# What a rep typed (an opener, a rewrite, a drill answer shared in a summary, an id echoed in
+# a notice) must never become a Slack link, mention or broadcast, whatever it contains. Each
+# hostile string goes through every renderer that shows user text; in each, the mrkdwn
+# Slack receives has no control sequence at all (these replies hold none of ours), every
+# mrkdwn object is verbatim (no auto-linking of a bare URL, #channel or @here), the words
+# show exactly as typed (escaped, no markdown link converted), and the fallback `text`,
+# which Slack auto-links, leaves them out.
+
+EVIL_LINK = "[see the plan](https://evil.example/login)"
+HOSTILE = [
+    pytest.param(EVIL_LINK, id="markdown-link"),
+    pytest.param(f"Great call! {EVIL_LINK} and [x]( https://evil.example )", id="markdown-links-in-prose"),
+    pytest.param("<!channel> please read", id="channel"),
+    pytest.param("<!here|x> now", id="here-with-label"),
+    pytest.param("<!everyone> <!subteam^S0123|@sales>", id="everyone-subteam"),
+    pytest.param("<@U1> and <@U123|boss>", id="user-mentions"),
+    pytest.param("<#C0123|general>", id="channel-link"),
+    pytest.param("<https://evil.example|x>", id="slack-link"),
+    pytest.param("<https://evil.example>", id="slack-bare-link"),
+    pytest.param("https://evil.example/login and www.evil.example", id="bare-urls"),
+    pytest.param("@here @channel #general", id="typed-broadcasts"),
+    pytest.param("&lt;!channel&gt; &amp;lt; &#60;", id="entities-double-escaping"),
+    pytest.param('<a href="https://evil.example">x</a> <b>bold</b> <script>', id="html-tags"),
+    pytest.param("*bold* _it_ ~st~ `code` ```block``` **md**", id="markers-backticks"),
+    pytest.param("> quoted\n- bullet\n## heading\n<!channel>", id="multiline-markers"),
+    pytest.param("zero\u200bwidth https:\u200b//evil.example <\u200b!channel>", id="zero-width"),
+    pytest.param("\u202eknil.live//:sptth\u202c \u2067<!here>\u2069", id="rtl-controls"),
+    pytest.param("🚀👍🏽 👨‍👩‍👧 <@U1> 🔗", id="emoji"),
+    pytest.param(("Call me <!channel> " + EVIL_LINK + " ") * 120, id="very-long"),
+]
+
+
+def _squash(text: str) -> str:
+    return "".join(text.split())
+
+
+def _mrkdwn_objects(node: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        if node.get("type") == "mrkdwn":
+            found.append(node)
+        for value in node.values():
+            found += _mrkdwn_objects(value)
+    elif isinstance(node, list):
+        for item in node:
+            found += _mrkdwn_objects(item)
+    return found
+
+
+def assert_inert(blocks: list[dict[str, Any]], hostile: str, fallback: str | None = None) -> None:
+    """No link, mention or broadcast anywhere; the rep's words shown as typed."""
+    assert_within_limits(blocks)
+    objects = _mrkdwn_objects(blocks)
+    assert objects
+    for text in objects:
+        assert text.get("verbatim") is True, text
+        assert "<" not in text["text"] and ">" not in text["text"], text["text"][:300]
+        assert not re.search(r"&(?!amp;|lt;|gt;)", text["text"]), text["text"][:300]
+    shown = _squash(all_texts(blocks))
+    expected = _squash(user_mrkdwn(hostile))[:1500]  # long ones are cut with an ellipsis
+    assert expected in shown, (expected[:200], shown[:600])
+    if fallback is not None:
+        assert "<" not in fallback and ">" not in fallback, fallback[:300]
+        assert "evil" not in fallback, fallback[:300]
+
+
+def _card_with(hostile: str, lang: str = "en") -> CoachCard:
+    """A card quoting the rep's words the way the coach does (excerpt, evidence, a reason)."""
+    return CoachCard(
+        language=lang,
+        score=38,
+        findings=[
+            Finding(
+                rule="pitch_intro",
+                category=Category.PITCH,
+                severity="high",
+                excerpt=hostile,
+                message="Talks about us before them.",
+                principle="buyer-world-first",
+                evidence=hostile,
+            ),
+            Finding(
+                rule="meeting_ask",
+                category=Category.MEETING_ASK,
+                severity="medium",
+                excerpt="Can we book 15 minutes?",
+                message="Asks for time before interest.",
+                principle="interest-before-meeting",
+            ),
+        ],
+        questions=["How are you handling … today?"],
+        principles=[PrincipleRef(id="buyer-world-first", title="Start from the buyer's world")],
+        explanation=[
+            ScoreLine(points=60, reason="Base"),
+            ScoreLine(points=5, reason=f'Context ("{hostile}")'),
+        ],
+    )
+
+
+def summary_reply(coach: Coach, answer: str, lang: str = "en") -> Reply:
+    """The drill summary as `TeamCoach.summary` writes it, quoting a shared answer."""
+    ui = coach.strings(lang)
+    lines = [
+        f"**{ui.text('team', 'summary_title', title='The company brochure')}**",
+        ui.text("team", "summary_counts", answered=3, median=71, finding=ui.category("pitch")),
+        "",
+        ui.text("team", "summary_example"),
+        f"> {' '.join(answer.split())} (97/100)",
+    ]
+    return Reply(kind=ReplyKind.SUMMARY, language=lang, text="\n".join(lines))
+
+
+def drill_answer_reply(coach: Coach, card: CoachCard, comparison: Comparison | None = None) -> Reply:
+    """A drill answer's private coaching as `TeamCoach.answer` writes it: the core's text."""
+    ui = coach.strings(card.language)
+    body = (
+        render_comparison(comparison, ui, invite_next=False)
+        if comparison
+        else render_card(card, ui, invite=False)
+    )
+    text = (
+        f"_{ui.text('team', 'answer_intro', title='The company brochure')}_\n\n{body}\n\n"
+        f"**{ui.text('team', 'good_answer')}**\n- a question about their world\n\n"
+        f"{ui.text('team', 'answer_again')}"
+    )
+    kind = ReplyKind.COMPARISON if comparison else ReplyKind.CARD
+    return Reply(kind=kind, language=card.language, text=text, card=card, comparison=comparison, private=True)
+
+
+def test_a_shared_drill_answer_never_becomes_a_link_in_the_summary(coach: Coach) -> None:
+    """The defect: a member's answer quoted in the channel-wide summary turned
+    `[see the plan](https://evil.example/login)` into a clickable disguised link."""
+    ui, strings = coach.strings("en"), strings_for("en")
+    reply = summary_reply(coach, f"How are your teams handling Saturdays? {EVIL_LINK}")
+    blocks = reply_blocks(reply, ui, strings, surface="thread")
+    texts = all_texts(blocks)
+    assert "<https://evil.example/login|see the plan>" not in texts
+    assert "https://evil.example/login|" not in texts
+    assert EVIL_LINK in texts  # shown as typed, not as a link
+    assert "*Drill closed: The company brochure*" in texts  # our formatting stays
+    assert_inert(blocks, EVIL_LINK, reply_text(reply, ui, strings))
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_hostile_words_in_a_drill_summary(coach: Coach, hostile: str) -> None:
+    ui, strings = coach.strings("en"), strings_for("en")
+    reply = summary_reply(coach, hostile)
+    assert_inert(
+        reply_blocks(reply, ui, strings, surface="thread"),
+        " ".join(hostile.split()),
+        reply_text(reply, ui, strings),
+    )
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_hostile_words_in_a_card(coach: Coach, hostile: str, lang: str) -> None:
+    ui, strings = coach.strings(lang), strings_for(lang)
+    card = _card_with(hostile, lang)
+    blocks = card_blocks(card, ui, strings, ref=REF, surface="thread")
+    assert_inert(blocks, hostile)
+    reply = Reply(kind=ReplyKind.CARD, language=lang, text=render_card(card, ui), card=card)
+    assert_inert(reply_blocks(reply, ui, strings, ref=REF), hostile, reply_text(reply, ui, strings))
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_hostile_words_in_a_comparison(coach: Coach, hostile: str) -> None:
+    ui, strings = coach.strings("en"), strings_for("en")
+    before, after = _card_with("We are the leading platform."), _card_with(hostile)
+    comparison = Comparison(
+        language="en", before=before, after=after, delta=0, resolved=[], remaining=[Category.PITCH], new=[]
+    )
+    assert_inert(comparison_blocks(comparison, ui, strings, ref=REF), hostile)
+    reply = Reply(
+        kind=ReplyKind.COMPARISON,
+        language="en",
+        text=render_comparison(comparison, ui),
+        comparison=comparison,
+        card=after,
+    )
+    assert_inert(reply_blocks(reply, ui, strings, ref=REF), hostile, reply_text(reply, ui, strings))
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+@pytest.mark.parametrize("compared", [False, True])
+def test_hostile_words_in_a_drill_answers_private_coaching(
+    coach: Coach, hostile: str, compared: bool
+) -> None:
+    """The private coaching of a drill answer is shown as the core's text: the card's
+    excerpts are the rep's words, our framing around them keeps its formatting."""
+    ui, strings = coach.strings("en"), strings_for("en")
+    card = _card_with(hostile)
+    comparison = (
+        Comparison(
+            language="en",
+            before=_card_with("Our brochure."),
+            after=card,
+            delta=0,
+            resolved=[],
+            remaining=[],
+            new=[Category.PITCH],
+        )
+        if compared
+        else None
+    )
+    reply = drill_answer_reply(coach, card, comparison)
+    blocks = reply_blocks(reply, ui, strings, ref=REF, surface="private")
+    assert_inert(blocks, hostile, reply_text(reply, ui, strings))
+    texts = all_texts(blocks)
+    assert "*What a good answer shows:*" in texts and "• a question about their world" in texts
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_hostile_words_echoed_in_a_notice(coach: Coach, hostile: str) -> None:
+    """`/fournil drill now <anything>`: the core echoes the unknown id back."""
+    ui, strings = coach.strings("en"), strings_for("en")
+    reply = Reply(kind=ReplyKind.NOTICE, language="en", text=ui.text("team", "drill_unknown", drill=hostile))
+    assert_inert(reply_blocks(reply, ui, strings), hostile, reply_text(reply, ui, strings))
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_user_mrkdwn_forms_no_control_sequence(hostile: str) -> None:
+    out = user_mrkdwn(hostile)
+    assert "<" not in out and ">" not in out
+    assert out.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&") == hostile
+
+
+def test_real_coaching_of_a_hostile_opener(coach: Coach) -> None:
+    """The real coach on an opener full of Slack syntax: whatever it quotes stays inert."""
+    opener = (
+        f"Hi <@U123>, we are the leading <!channel> platform {EVIL_LINK}. "
+        "Would you be open to a 15-minute call? <https://evil.example|book here>"
+    )
+    card = coach.coach(opener, "en")
+    assert card.findings
+    ui, strings = coach.strings("en"), strings_for("en")
+    for blocks in (
+        card_blocks(card, ui, strings, ref=REF),
+        reply_blocks(drill_answer_reply(coach, card), ui, strings, surface="private"),
+    ):
+        assert_within_limits(blocks)
+        for text in _mrkdwn_objects(blocks):
+            assert text["verbatim"] is True
+            assert "<" not in text["text"] and ">" not in text["text"], text["text"][:300]
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_our_own_links_keep_their_formatting(coach: Coach, lang: str) -> None:
+    """A markdown link we wrote in prompts/ui stays a link; the same link typed by a rep
+    (or any other link) does not."""
+    ui = coach.strings(lang)
+    own = "[the guide](https://fournil.example/guide?a=1&b=2)"
+    team = {**ui.data.team, "summary_example": f"{ui.data.team['summary_example']} {own}"}
+    ours = dataclasses.replace(ui, data=ui.data.model_copy(update={"team": team}))
+    reply = summary_reply(coach, f"Read {own} or {EVIL_LINK}", lang)
+    reply = reply.model_copy(
+        update={"text": reply.text.replace(ui.data.team["summary_example"], team["summary_example"])}
+    )
+    texts = all_texts(reply_blocks(reply, ours, strings_for(lang)))
+    assert texts.count("<https://fournil.example/guide?a=1&amp;b=2|the guide>") == 1  # ours, not the rep's
+    assert f"Read {escape(own)} or {EVIL_LINK}" in texts
+    notice = Reply(kind=ReplyKind.NOTICE, language=lang, text=f"**Unknown** {EVIL_LINK}")
+    assert "<https://evil" not in all_texts(reply_blocks(notice, ours, strings_for(lang)))
+    assert mrkdwn(own) == "<https://fournil.example/guide?a=1&amp;b=2|the guide>"  # bot text: trusted
+
+
+def test_every_mrkdwn_object_is_verbatim(coach: Coach) -> None:
+    ui, strings = coach.strings("en"), strings_for("en")
+    card = coach.coach(EN_OPENER)
+    views = [
+        card_blocks(card, ui, strings, ref=REF),
+        comparison_blocks(coach.compare(EN_OPENER, FR_OPENER, "en"), ui, strings, ref=REF),
+        text_blocks(strings.help),
+        home_view(_records(5), ui, strings)["blocks"],
+    ]
+    for blocks in views:
+        objects = _mrkdwn_objects(blocks)
+        assert objects and all(text["verbatim"] is True for text in objects)

@@ -3,6 +3,7 @@ under 4096 characters (UTF-16) on line boundaries, buttons and their data, FR/EN
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from bot.channels.telegram.callbacks import Callback, explain_data, findings_data, fits, parse_callback
 from bot.channels.telegram.render import (
     MAX_MESSAGE_CHARS,
+    Rendered,
     balanced,
     card_keyboard,
     card_lines,
@@ -20,6 +22,7 @@ from bot.channels.telegram.render import (
     render_reply,
     split_html,
     text_lines,
+    user_html,
     utf16_len,
 )
 from bot.channels.telegram.texts import TelegramStrings, default_telegram_strings, load_telegram_strings
@@ -28,6 +31,7 @@ from bot.core.errors import KnowledgeError
 from bot.core.models import (
     Category,
     CoachCard,
+    Comparison,
     Finding,
     PrincipleRef,
     Reply,
@@ -372,3 +376,193 @@ def test_broken_strings_name_the_field(tmp_path: Path, content: str, field: str)
     with pytest.raises(KnowledgeError) as caught:
         load_telegram_strings(path)
     assert caught.value.field == field
+
+
+# --- output safety ----------------------------------------------------------------------------
+#
+# What a rep typed (an opener, a rewrite, a drill answer shared in a summary, an id echoed in a
+# notice) must never become Telegram markup, whatever it contains. Each hostile string goes
+# through every renderer that shows user text; in each, the HTML is balanced, holds only the
+# tags we write (bold, italic, our quotes), never a link, and the reader sees the words
+# exactly as typed: any tag, bold, bullet or quote made of them would eat characters.
+
+EVIL_LINK = "[see the plan](https://evil.example/login)"
+HOSTILE = [
+    pytest.param(EVIL_LINK, id="markdown-link"),
+    pytest.param('<a href="https://evil.example">x</a> <a href="tg://user?id=1">boss</a>', id="a-href"),
+    pytest.param("<b>bold</b> <i>it</i> <u>u</u> <s>s</s> <script>x</script>", id="html-tags"),
+    pytest.param("</b></i></blockquote> unbalanced", id="closing-tags"),
+    pytest.param('<tg-spoiler>s</tg-spoiler> <span class="tg-spoiler">x</span>', id="spoilers"),
+    pytest.param('<tg-emoji emoji-id="5368324170671202286">👍</tg-emoji>', id="custom-emoji"),
+    pytest.param(
+        '<pre><code class="language-python">x</code></pre> <blockquote expandable>q</blockquote>', id="pre"
+    ),
+    pytest.param("&lt;b&gt;x&lt;/b&gt; &amp;lt; &#60;b&#62; &#x3C;", id="entities-double-escaping"),
+    pytest.param("**bold** __u__ _it_ ~~s~~ ||spoiler|| `code` ```block```", id="markers-backticks"),
+    pytest.param("> quoted\n- bullet\n**x**", id="multiline-markers"),
+    pytest.param("<!channel> <!here|x> <@U1> <https://evil.example|x>", id="slack-syntax"),
+    pytest.param("@durov #hashtag /start https://evil.example [x](tg://user?id=1)", id="telegram-entities"),
+    pytest.param("zero\u200bwidth <\u200bb>x</b> https:\u200b//evil.example", id="zero-width"),
+    pytest.param("\u202eknil.live//:sptth\u202c \u2067<b>x</b>\u2069", id="rtl-controls"),
+    pytest.param("🚀👍🏽 👨‍👩‍👧 <b>🔗</b>", id="emoji"),
+    pytest.param(("Call me <b>now</b> **please** " + EVIL_LINK + " ") * 150, id="very-long"),
+]
+_OUR_TAGS = {"b", "i", "blockquote"}
+
+
+def _squash(text: str) -> str:
+    return "".join(text.split())
+
+
+def assert_inert(rendered: Rendered, hostile: str) -> None:
+    assert rendered.chunks
+    for chunk in rendered.chunks:
+        assert balanced(chunk), chunk[:300]
+        assert utf16_len(chunk) <= MAX_MESSAGE_CHARS
+        assert set(re.findall(r"</?([a-zA-Z][\w-]*)", chunk)) <= _OUR_TAGS, chunk[:300]
+    shown = _squash(plain_text("\n".join(rendered.chunks)))
+    assert _squash(hostile) in shown, (_squash(hostile)[:200], shown[:600])
+
+
+def _card_with(hostile: str, lang: str = "en") -> CoachCard:
+    """A card quoting the rep's words the way the coach does (excerpt, evidence, a reason)."""
+    quoted = finding(hostile).model_copy(update={"evidence": hostile})
+    return card(
+        [quoted, finding("Can we book 15 minutes?", principle="open-questions")], lang=lang
+    ).model_copy(
+        update={
+            "explanation": [
+                ScoreLine(points=60, reason="Base"),
+                ScoreLine(points=5, reason=f'Context ("{hostile}")'),
+            ]
+        }
+    )
+
+
+def summary_reply(coach: Coach, answer: str, lang: str = "en") -> Reply:
+    """The drill summary as `TeamCoach.summary` writes it, quoting a shared answer."""
+    ui = coach.strings(lang)
+    lines = [
+        f"**{ui.text('team', 'summary_title', title='The company brochure')}**",
+        ui.text("team", "summary_counts", answered=3, median=71, finding=ui.category("pitch")),
+        "",
+        ui.text("team", "summary_example"),
+        f"> {' '.join(answer.split())} (97/100)",
+    ]
+    return Reply(kind=ReplyKind.SUMMARY, language=lang, text="\n".join(lines))
+
+
+def drill_answer_reply(coach: Coach, coached: CoachCard, comparison: Comparison | None = None) -> Reply:
+    """A drill answer's private coaching as `TeamCoach.answer` writes it: the core's text."""
+    ui = coach.strings(coached.language)
+    body = (
+        render_comparison(comparison, ui, invite_next=False)
+        if comparison
+        else render_card(coached, ui, invite=False)
+    )
+    text = (
+        f"_{ui.text('team', 'answer_intro', title='The company brochure')}_\n\n{body}\n\n"
+        f"**{ui.text('team', 'good_answer')}**\n- a question about their world\n\n"
+        f"{ui.text('team', 'answer_again')}"
+    )
+    kind = ReplyKind.COMPARISON if comparison else ReplyKind.CARD
+    return Reply(
+        kind=kind, language=coached.language, text=text, card=coached, comparison=comparison, private=True
+    )
+
+
+def test_a_shared_drill_answer_in_a_summary_is_shown_as_typed(coach: Coach) -> None:
+    ui = coach.strings("en")
+    answer = f"How are your teams handling Saturdays? **Really** _now_ {EVIL_LINK} <b>x</b>"
+    rendered = render_reply(summary_reply(coach, answer), ui, labels(), owner="1")
+    [chunk] = rendered.chunks
+    assert chunk.startswith("<b>Drill closed: The company brochure</b>")  # our formatting stays
+    assert f"<blockquote>{escape(answer)} (97/100)</blockquote>" in chunk  # theirs: escaped only
+    assert_inert(rendered, answer)
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_hostile_words_in_a_drill_summary(coach: Coach, hostile: str) -> None:
+    rendered = render_reply(summary_reply(coach, hostile), coach.strings("en"), labels(), owner="1")
+    assert_inert(rendered, hostile)
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_hostile_words_in_a_card(coach: Coach, hostile: str, lang: str) -> None:
+    ui = coach.strings(lang)
+    coached = _card_with(hostile, lang)
+    for text in ("", render_card(coached, ui)):  # drawn natively either way
+        reply = Reply(kind=ReplyKind.CARD, language=lang, text=text, card=coached)
+        assert_inert(render_reply(reply, ui, labels(lang), owner="1"), hostile)
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_hostile_words_in_a_comparison(coach: Coach, hostile: str) -> None:
+    ui = coach.strings("en")
+    before, after = _card_with("We are the leading platform."), _card_with(hostile)
+    comparison = Comparison(
+        language="en", before=before, after=after, delta=0, resolved=[], remaining=[Category.JARGON], new=[]
+    )
+    reply = Reply(kind=ReplyKind.COMPARISON, language="en", text="", comparison=comparison, card=after)
+    assert_inert(render_reply(reply, ui, labels(), owner="1"), hostile)
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+@pytest.mark.parametrize("compared", [False, True])
+def test_hostile_words_in_a_drill_answers_private_coaching(
+    coach: Coach, hostile: str, compared: bool
+) -> None:
+    """Shown as the core's text: the card's excerpts are the rep's words, our framing
+    around them keeps its formatting."""
+    ui = coach.strings("en")
+    coached = _card_with(hostile)
+    comparison = (
+        Comparison(
+            language="en",
+            before=_card_with("Our brochure."),
+            after=coached,
+            delta=0,
+            resolved=[],
+            remaining=[],
+            new=[Category.JARGON],
+        )
+        if compared
+        else None
+    )
+    rendered = render_reply(drill_answer_reply(coach, coached, comparison), ui, labels(), owner="1")
+    assert_inert(rendered, hostile)
+    html_text = "\n".join(rendered.chunks)
+    assert "<b>What a good answer shows:</b>" in html_text and "• a question about their world" in html_text
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_hostile_words_echoed_in_a_notice(coach: Coach, hostile: str) -> None:
+    """`/drill now <anything>`: the core echoes the unknown id back."""
+    ui = coach.strings("en")
+    reply = Reply(kind=ReplyKind.NOTICE, language="en", text=ui.text("team", "drill_unknown", drill=hostile))
+    assert_inert(render_reply(reply, ui, labels(), owner="1"), hostile)
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_user_html_opens_no_tag(hostile: str) -> None:
+    out = user_html(hostile)
+    assert "<" not in out and ">" not in out and balanced(out)
+    assert plain_text(out) == hostile
+
+
+def test_real_coaching_of_a_hostile_opener(coach: Coach) -> None:
+    opener = (
+        'Hi <b>Sarah</b>, we are the **leading** platform <a href="https://evil.example">x</a>. '
+        f"Would you be open to a 15-minute call? {EVIL_LINK}"
+    )
+    coached = coach.coach(opener, "en")
+    assert coached.findings
+    ui = coach.strings("en")
+    for reply in (
+        Reply(kind=ReplyKind.CARD, language="en", text="", card=coached),
+        drill_answer_reply(coach, coached),
+    ):
+        for chunk in render_reply(reply, ui, labels(), owner="1").chunks:
+            assert balanced(chunk)
+            assert set(re.findall(r"</?([a-zA-Z][\w-]*)", chunk)) <= _OUR_TAGS, chunk[:300]

@@ -1,10 +1,21 @@
 """Block Kit rendering: cards, comparisons, plain replies, the rewrite modal, the App Home.
 
 Pure functions from core models to JSON-ready dicts, so they are tested on tables of
-inputs without Slack. Two rules hold everywhere:
+inputs without Slack. Three rules hold everywhere:
 
-- every user-supplied or data-supplied string that goes into mrkdwn passes through
-  `escape` (`&`, `<`, `>`), so an opener can never ping `<!channel>` or forge a link;
+- text is ours (prompts/ui, strings.yaml: `mrkdwn` turns its markdown, links included,
+  into Slack mrkdwn), data (knowledge titles, messages: `escape`, shown literally) or a
+  rep's. What a rep typed (openers, rewrites, drill answers, the excerpts and evidence
+  of findings, an id echoed back) goes through `user_mrkdwn` only: `&`, `<`, `>`
+  escaped, so it can never form `<!channel>`, `<!here>`, `<@U…>` or `<url|label>`, and
+  nothing converted, so `[label](url)` stays literal. A core reply's text mixes both:
+  `reply_mrkdwn` finds the rep's words in it (`user_spans`) and converts only the rest,
+  and even there a markdown link becomes a Slack link only when we wrote that very link
+  in our strings;
+- every mrkdwn text object is `verbatim`, so Slack does not auto-link a bare URL, a
+  #channel or an @mention typed by a rep (our own `<url|label>` and `<!date…>` still work);
+  the message's fallback `text` has no such switch, so the rep's words found there are
+  left out of it;
 - Block Kit's limits are enforced here, not hoped for: ≤ 50 blocks per message (100 in a
   view), section text ≤ 3000, header ≤ 150, button text ≤ 75, action_id ≤ 255, button
   value ≤ 2000, context ≤ 10 elements, modal title/submit/close ≤ 24. Slack rejects the
@@ -14,8 +25,10 @@ inputs without Slack. Two rules hold everywhere:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import string
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 from bot.channels.slack.payloads import CardRef, explain_value
@@ -61,8 +74,16 @@ _BULLET = re.compile(r"^(\s*)[-*] ", re.MULTILINE)
 
 
 def escape(text: str) -> str:
-    """mrkdwn control characters as entities: Slack's three, `&` first."""
+    """mrkdwn control characters as entities: Slack's three, `&` first. Nothing else is
+    encoded (Slack would show `&#39;` as is)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def user_mrkdwn(text: str) -> str:
+    """Text a rep typed, as mrkdwn: escaped and nothing more, so `<!channel>`, `<@U1>` or
+    `<https://x|label>` show as typed and `[label](url)` is never made a link. Only for
+    verbatim text objects (`md` makes them all so): Slack then leaves bare URLs alone too."""
+    return escape(text)
 
 
 def fit(text: str, limit: int) -> str:
@@ -80,13 +101,187 @@ def clip(text: str, limit: int) -> str:
 
 
 def mrkdwn(markdownish: str) -> str:
-    """The core's markdown-ish fallback text (`**bold**`, `_italic_`, `- item`,
-    `[label](url)`, `## heading`) as escaped Slack mrkdwn."""
-    text = escape(markdownish)
-    text = _LINK.sub(lambda m: f"<{m.group(2)}|{m.group(1)}>", text)
+    """Markdown-ish text WE wrote (`**bold**`, `_italic_`, `- item`, `[label](url)`,
+    `## heading`) as escaped Slack mrkdwn, links included. Never for text that holds a
+    rep's words: `user_mrkdwn` for those, `reply_mrkdwn` for a core reply's text."""
+    return _convert(escape(markdownish), lambda _link: True)
+
+
+def _convert(escaped: str, link_allowed: Callable[[str], bool]) -> str:
+    """Our markdown-ish markers in escaped text as mrkdwn; a `[label](url)` becomes a
+    Slack link only when `link_allowed` says so (it is given the escaped markdown link)."""
+    text = _LINK.sub(
+        lambda m: f"<{m.group(2)}|{m.group(1)}>" if link_allowed(m.group(0)) else m.group(0), escaped
+    )
     text = _HEADING.sub(lambda m: f"*{m.group(1).strip()}*", text)
     text = _BOLD.sub(lambda m: f"*{m.group(1)}*", text)
     return _BULLET.sub(lambda m: f"{m.group(1)}• ", text)
+
+
+# --------------------------------------------------------------------------- whose words
+
+
+Span = tuple[int, int]
+
+# Templates whose literal part is this short (`{category}`) would match any line.
+_MIN_TEMPLATE_LITERAL = 8
+# Kinds whose text is one of our sentences, possibly with something the rep typed in it
+# ("No drill called “{drill}”"): the values filled into the sentence are the rep's.
+_TEMPLATED_KINDS = frozenset({ReplyKind.NOTICE, ReplyKind.INVALID, ReplyKind.REFUSAL})
+_QUOTE_LINE = re.compile(r"^> (.+)$", re.MULTILINE)
+
+
+def user_spans(reply: Reply, ui: UiStrings) -> list[Span]:
+    """Where a core reply's text holds words a rep typed, as sorted, disjoint (start, end)
+    ranges of `reply.text`:
+
+    - the excerpts and evidence of its card's findings (a drill answer's coaching is the
+      card as text), found between the quotes the core puts around them;
+    - in a drill summary, the member's answer the core quotes on a `> ` line;
+    - in a notice, the values filled into one of our sentences (an id the rep typed).
+
+    Whatever is not found here is still escaped, shown in verbatim text objects, and gets
+    no link but ours: this only decides what keeps our formatting."""
+    text = reply.text
+    spans: list[Span] = []
+    for words in _finding_words(reply):
+        quoted = list(_occurrences(text, f"“{words}”"))
+        spans += [(start + 1, end - 1) for start, end in quoted] or list(_occurrences(text, words))
+    if reply.kind == ReplyKind.SUMMARY:
+        spans += [match.span(1) for match in _QUOTE_LINE.finditer(text)]
+    if reply.kind in _TEMPLATED_KINDS:
+        spans += _template_values(text, _ui_templates(ui))
+    return _merge(spans)
+
+
+def _finding_words(reply: Reply) -> set[str]:
+    cards = [reply.card]
+    if reply.comparison is not None:
+        cards += [reply.comparison.before, reply.comparison.after]
+    return {
+        words
+        for card in cards
+        if card is not None
+        for finding in card.findings
+        for words in (finding.excerpt, finding.evidence)
+        if words.strip()
+    }
+
+
+def _occurrences(text: str, words: str) -> Iterator[Span]:
+    start = text.find(words)
+    while start != -1:
+        yield start, start + len(words)
+        start = text.find(words, start + 1)
+
+
+def _merge(spans: list[Span]) -> list[Span]:
+    merged: list[Span] = []
+    for start, end in sorted(span for span in spans if span[1] > span[0]):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _ui_strings(ui: UiStrings) -> list[str]:
+    """Every sentence of prompts/ui/<lang>.yaml (the sections of key → sentence)."""
+    return [
+        value
+        for section in ui.data.model_dump().values()
+        if isinstance(section, dict)
+        for value in section.values()
+        if isinstance(value, str)
+    ]
+
+
+def _ui_templates(ui: UiStrings) -> list[str]:
+    return [value for value in _ui_strings(ui) if "{" in value]
+
+
+@lru_cache(maxsize=1024)
+def _template_pattern(template: str) -> re.Pattern[str] | None:
+    """A sentence with `{fields}` as a pattern capturing what was filled in; None for one
+    too short to tell apart from any text."""
+    parts: list[str] = []
+    literal_size = 0
+    try:
+        for literal, field, _spec, _conversion in string.Formatter().parse(template):
+            parts.append(re.escape(literal))
+            literal_size += len(literal.strip())
+            if field is not None:
+                parts.append("(.+?)")
+    except ValueError:
+        return None
+    if literal_size < _MIN_TEMPLATE_LITERAL or "(.+?)" not in parts:
+        return None
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def _template_values(text: str, templates: Sequence[str]) -> list[Span]:
+    """The filled-in values of the first template that is the whole text, or a whole line."""
+    candidates = [(0, text)]
+    offset = 0
+    for line in text.split("\n"):
+        candidates.append((offset, line))
+        offset += len(line) + 1
+    spans: list[Span] = []
+    for at, candidate in candidates:
+        for template in templates:
+            pattern = _template_pattern(template)
+            match = pattern.fullmatch(candidate) if pattern is not None else None
+            if match is not None:
+                spans += [(at + match.start(i), at + match.end(i)) for i in range(1, len(match.groups()) + 1)]
+                break
+    return spans
+
+
+def _own_links(ui: UiStrings, strings: SlackStrings) -> set[str]:
+    """The markdown links we wrote (prompts/ui, strings.yaml), escaped as in `_convert`."""
+    texts = [*_ui_strings(ui), *(v for v in strings.model_dump().values() if isinstance(v, str))]
+    return {match.group(0) for text in texts for match in _LINK.finditer(escape(text))}
+
+
+def _sentinel(text: str) -> str | None:
+    """A private-use character absent from `text`, to mark where the rep's words were."""
+    return next((chr(code) for code in range(0xE000, 0xF900) if chr(code) not in text), None)
+
+
+def reply_mrkdwn(reply: Reply, ui: UiStrings, strings: SlackStrings, *, fallback: bool = False) -> str:
+    """A core reply's markdown-ish text as mrkdwn: our parts converted (a link only if we
+    wrote it), the rep's words (`user_spans`) escaped and nothing else. `fallback`: for the
+    message's `text`, which Slack auto-links with no way to stop it, so the rep's words
+    are left out ("…")."""
+    text = reply.text
+    spans = user_spans(reply, ui)
+    mark = _sentinel(text)
+    if mark is None:  # no marker left (a text of every private-use character): all theirs
+        return "…" if fallback else user_mrkdwn(text)
+    theirs: list[str] = []
+    masked: list[str] = []
+    position = 0
+    for start, end in spans:
+        masked += [text[position:start], f"{mark}{len(theirs)}{mark}"]
+        theirs.append(text[start:end])
+        position = end
+    masked.append(text[position:])
+    own: set[str] | None = None
+
+    def link_allowed(link: str) -> bool:
+        nonlocal own
+        if mark in link:  # a link made of the rep's words and ours
+            return False
+        if own is None:
+            own = _own_links(ui, strings)
+        return link in own
+
+    converted = _convert(escape("".join(masked)), link_allowed)
+    return re.sub(
+        f"{mark}(\\d+){mark}",
+        lambda m: "…" if fallback else user_mrkdwn(theirs[int(m.group(1))]),
+        converted,
+    )
 
 
 def plain(text: str, limit: int = MAX_SECTION_TEXT, emoji: bool = True) -> dict[str, Any]:
@@ -94,8 +289,10 @@ def plain(text: str, limit: int = MAX_SECTION_TEXT, emoji: bool = True) -> dict[
 
 
 def md(text: str, limit: int = MAX_SECTION_TEXT) -> dict[str, Any]:
-    """An mrkdwn text object from already escaped mrkdwn."""
-    return {"type": "mrkdwn", "text": fit(text, limit)}
+    """An mrkdwn text object from already escaped mrkdwn. Verbatim: Slack processes our
+    markup (`*bold*`, `<url|label>`, `<!date…>`) but does not turn a bare URL, a #channel
+    or an @here in the text into a link or a mention."""
+    return {"type": "mrkdwn", "text": fit(text, limit), "verbatim": True}
 
 
 def section(text: str, accessory: Block | None = None) -> Block:
@@ -152,8 +349,20 @@ def split_sections(text: str, limit: int = MAX_SECTION_TEXT) -> list[str]:
 
 
 def text_blocks(markdownish: str, max_blocks: int = MAX_BLOCKS) -> list[Block]:
-    """Any core reply without structure (help, notices, refusals, principles, answers)."""
-    pieces = split_sections(mrkdwn(markdownish)) or [" "]
+    """Markdown-ish text we wrote (help, the Slack notes) as sections; a core reply's
+    text, which may quote a rep, goes through `reply_text_blocks`."""
+    return mrkdwn_blocks(mrkdwn(markdownish), max_blocks)
+
+
+def reply_text_blocks(reply: Reply, ui: UiStrings, strings: SlackStrings) -> list[Block]:
+    """Any core reply shown as its text (notices, refusals, principles, answers, drills,
+    summaries, a drill answer's coaching), the rep's words in it escaped only."""
+    return mrkdwn_blocks(reply_mrkdwn(reply, ui, strings))
+
+
+def mrkdwn_blocks(text: str, max_blocks: int = MAX_BLOCKS) -> list[Block]:
+    """Escaped mrkdwn as sections, cut under Slack's limits."""
+    pieces = split_sections(text) or [" "]
     if len(pieces) > max_blocks:
         pieces = [*pieces[: max_blocks - 1], fit(pieces[max_blocks - 1] + " …", MAX_SECTION_TEXT)]
     return [section(piece) for piece in pieces]
@@ -183,7 +392,8 @@ def card_blocks(
     conversation to compare in)."""
     blocks: list[Block] = [header(ui.text("card", "score", score=card.score))]
     if card.explanation:
-        lines = "\n".join(f"{line.points:+d}  {escape(line.reason)}" for line in card.explanation)
+        # A reason may quote the opener ("A concrete reference to their context (…)").
+        lines = "\n".join(f"{line.points:+d}  {user_mrkdwn(line.reason)}" for line in card.explanation)
         blocks.append(context(f"*{escape(strings.score_reasons)}*\n{lines}"))
     blocks.append(divider())
 
@@ -204,7 +414,7 @@ def card_blocks(
             text = (
                 f"*{escape(ui.category(finding.category))}* "
                 f"({escape(ui.data.severity.get(finding.severity, finding.severity))}) "
-                f"“{escape(finding.excerpt)}”\n"
+                f"“{user_mrkdwn(finding.excerpt)}”\n"
                 f"{escape(finding.message)}\n"
                 f"_{escape(ui.text('card', 'principle'))}: {escape(title)} ({escape(finding.principle)})_"
             )
@@ -306,7 +516,7 @@ def reply_blocks(
     what a good answer shows, without buttons tied to a conversation it does not have."""
     blocks: list[Block]
     if reply.private and reply.kind != ReplyKind.HELP:
-        return text_blocks(reply.text)
+        return reply_text_blocks(reply, ui, strings)
     if reply.kind == ReplyKind.COMPARISON and reply.comparison is not None:
         blocks = comparison_blocks(reply.comparison, ui, strings, ref=ref, surface=surface)
     elif reply.kind == ReplyKind.CARD and reply.card is not None:
@@ -316,7 +526,7 @@ def reply_blocks(
     elif reply.kind == ReplyKind.HELP:
         return text_blocks(strings.help)
     else:
-        return text_blocks(reply.text)
+        return reply_text_blocks(reply, ui, strings)
     note = ui.text("flow", "injection_note")
     if reply.text.startswith(note) and len(blocks) < MAX_BLOCKS:
         blocks.insert(0, context(escape(note)))
@@ -324,14 +534,15 @@ def reply_blocks(
 
 
 def reply_text(reply: Reply, ui: UiStrings, strings: SlackStrings) -> str:
-    """The message's `text`: what notifications and screen readers get."""
+    """The message's `text`: what notifications and screen readers get. Slack auto-links
+    URLs there (no verbatim switch), so no rep's words go in it."""
     if reply.kind == ReplyKind.COMPARISON and reply.comparison is not None:
         return fit(escape(compare_scores_line(reply.comparison, ui)), MAX_FALLBACK_TEXT)
     if reply.kind == ReplyKind.CARD and reply.card is not None:
         return fit(escape(ui.text("card", "score", score=reply.card.score)), MAX_FALLBACK_TEXT)
     if reply.kind == ReplyKind.HELP:
         return fit(strings.help, MAX_FALLBACK_TEXT)
-    return fit(mrkdwn(reply.text), MAX_FALLBACK_TEXT)
+    return fit(reply_mrkdwn(reply, ui, strings, fallback=True), MAX_FALLBACK_TEXT)
 
 
 # --------------------------------------------------------------------------- modal

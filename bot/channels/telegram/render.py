@@ -6,6 +6,14 @@ characters need escaping (`<`, `>`, `&`), which makes escaping the rep's words (
 of their opener) simple to get right; every piece of text that does not come from our own
 templates goes through `escape`.
 
+Text is either ours (prompts/ui: `text_lines` turns its `**bold**`, `_italic_`, bullets and
+`> ` quotes into tags) or a rep's (openers, rewrites, drill answers, the excerpts and
+evidence of findings, an id echoed back): `user_html` escapes it and formats nothing, so
+it can never open a tag, a link (`<a href>`, `tg://`) or a quote. A core reply's text mixes
+both: `reply_lines` finds the rep's words in it (`user_spans`) and formats only the rest.
+Telegram itself still detects a bare URL, @username or #hashtag in any text (no HTML
+switch turns that off): such a link shows its real address, never a label over it.
+
 A message holds at most 4096 characters once entities are parsed. Chunks are measured on
 the raw HTML, in UTF-16 code units as Telegram counts them (an emoji may count twice), which
 over-counts tags and entities and so always stays under the real limit. A reply is cut on
@@ -18,8 +26,10 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+import string
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from bot.channels.telegram.callbacks import REWROTE, explain_data, findings_data, fits
 from bot.channels.telegram.texts import TelegramStrings
@@ -70,6 +80,12 @@ def escape(text: str) -> str:
     return html.escape(text, quote=False)
 
 
+def user_html(text: str) -> str:
+    """Text a rep typed, as HTML: escaped and never formatted, so `<b>`, `<a href=…>`,
+    `**bold**`, `_italic_` or a leading `> ` show as typed and open no tag or link."""
+    return escape(text)
+
+
 def utf16_len(text: str) -> int:
     """Length as Telegram counts it (UTF-16 code units)."""
     return len(text.encode("utf-16-le")) // 2
@@ -83,7 +99,8 @@ def card_lines(card: CoachCard, ui: UiStrings, all_findings: bool = False) -> li
     """The coach card as balanced HTML lines: score and its reasons, findings with their
     principle, question angles, related principles, buying-group nudge, invitation."""
     lines = [f"<b>{escape(ui.text('card', 'score', score=card.score))}</b>"]
-    lines += [f"<i>{line.points:+d} {escape(line.reason)}</i>" for line in card.explanation]
+    # A reason may quote the opener ("A concrete reference to their context (…)").
+    lines += [f"<i>{line.points:+d} {user_html(line.reason)}</i>" for line in card.explanation]
     lines.append("")
     shown = card.findings if all_findings else card.findings[:MAX_FINDINGS_SHOWN]
     titles = {ref.id: ref.title for ref in card.principles}
@@ -94,7 +111,7 @@ def card_lines(card: CoachCard, ui: UiStrings, all_findings: bool = False) -> li
             principle = titles.get(finding.principle, finding.principle)
             lines.append(
                 f"• <b>{escape(ui.category(finding.category))}</b> ({escape(severity)}): "
-                f"“{escape(_one_line(finding.excerpt))}”"
+                f"“{user_html(_one_line(finding.excerpt))}”"
             )
             lines.append(f"   {escape(finding.message)}")
             lines.append(f"   <i>{escape(ui.text('card', 'principle'))}: {escape(principle)}</i>")
@@ -138,8 +155,9 @@ def comparison_lines(comparison: Comparison, ui: UiStrings) -> list[str]:
 
 
 def text_lines(text: str) -> list[str]:
-    """The core's markdown-ish fallback text (help, notices, refusals, principles) as HTML:
-    `**bold**`, `_italic_`, `- ` bullets and `> ` quotes; anything else is plain text."""
+    """Markdown-ish text WE wrote (help, notes, the Telegram strings) as HTML: `**bold**`,
+    `_italic_`, `- ` bullets and `> ` quotes; anything else is plain text. A core reply's
+    text, which may quote a rep, goes through `reply_lines`."""
     lines: list[str] = []
     for raw in text.split("\n"):
         quoted = raw.startswith("> ")
@@ -152,6 +170,149 @@ def text_lines(text: str) -> list[str]:
             formatted = "• " + formatted[2:]
         lines.append(f"<blockquote>{formatted}</blockquote>" if quoted and formatted else formatted)
     return lines
+
+
+# --- Whose words ------------------------------------------------------------------------
+# The same reading of a core reply as bot/channels/slack/blocks.py `user_spans`: keep the two
+# in step.
+
+Span = tuple[int, int]
+
+# Templates whose literal part is this short (`{category}`) would match any line.
+_MIN_TEMPLATE_LITERAL = 8
+# Kinds whose text is one of our sentences, possibly with something the rep typed in it
+# ("No drill called “{drill}”"): the values filled into the sentence are the rep's.
+_TEMPLATED_KINDS = frozenset({ReplyKind.NOTICE, ReplyKind.INVALID, ReplyKind.REFUSAL})
+_QUOTE_LINE = re.compile(r"^> (.+)$", re.MULTILINE)
+
+
+def user_spans(reply: Reply, ui: UiStrings) -> list[Span]:
+    """Where a core reply's text holds words a rep typed, as sorted, disjoint (start, end)
+    ranges of `reply.text`:
+
+    - the excerpts and evidence of its card's findings (a drill answer's coaching is the
+      card as text), found between the quotes the core puts around them;
+    - in a drill summary, the member's answer the core quotes on a `> ` line;
+    - in a notice, the values filled into one of our sentences (an id the rep typed).
+
+    Whatever is not found here is still escaped: this only decides what keeps our
+    formatting."""
+    text = reply.text
+    spans: list[Span] = []
+    for words in _finding_words(reply):
+        quoted = list(_occurrences(text, f"“{words}”"))
+        spans += [(start + 1, end - 1) for start, end in quoted] or list(_occurrences(text, words))
+    if reply.kind == ReplyKind.SUMMARY:
+        spans += [match.span(1) for match in _QUOTE_LINE.finditer(text)]
+    if reply.kind in _TEMPLATED_KINDS:
+        spans += _template_values(text, _ui_templates(ui))
+    return _merge(spans)
+
+
+def _finding_words(reply: Reply) -> set[str]:
+    cards = [reply.card]
+    if reply.comparison is not None:
+        cards += [reply.comparison.before, reply.comparison.after]
+    return {
+        words
+        for card in cards
+        if card is not None
+        for finding in card.findings
+        for words in (finding.excerpt, finding.evidence)
+        if words.strip()
+    }
+
+
+def _occurrences(text: str, words: str) -> Iterator[Span]:
+    start = text.find(words)
+    while start != -1:
+        yield start, start + len(words)
+        start = text.find(words, start + 1)
+
+
+def _merge(spans: list[Span]) -> list[Span]:
+    merged: list[Span] = []
+    for start, end in sorted(span for span in spans if span[1] > span[0]):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _ui_templates(ui: UiStrings) -> list[str]:
+    """Every sentence of prompts/ui/<lang>.yaml with a `{field}` in it."""
+    return [
+        value
+        for section in ui.data.model_dump().values()
+        if isinstance(section, dict)
+        for value in section.values()
+        if isinstance(value, str) and "{" in value
+    ]
+
+
+@lru_cache(maxsize=1024)
+def _template_pattern(template: str) -> re.Pattern[str] | None:
+    """A sentence with `{fields}` as a pattern capturing what was filled in; None for one
+    too short to tell apart from any text."""
+    parts: list[str] = []
+    literal_size = 0
+    try:
+        for literal, field, _spec, _conversion in string.Formatter().parse(template):
+            parts.append(re.escape(literal))
+            literal_size += len(literal.strip())
+            if field is not None:
+                parts.append("(.+?)")
+    except ValueError:
+        return None
+    if literal_size < _MIN_TEMPLATE_LITERAL or "(.+?)" not in parts:
+        return None
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def _template_values(text: str, templates: Sequence[str]) -> list[Span]:
+    """The filled-in values of the first template that is the whole text, or a whole line."""
+    candidates = [(0, text)]
+    offset = 0
+    for line in text.split("\n"):
+        candidates.append((offset, line))
+        offset += len(line) + 1
+    spans: list[Span] = []
+    for at, candidate in candidates:
+        for template in templates:
+            pattern = _template_pattern(template)
+            match = pattern.fullmatch(candidate) if pattern is not None else None
+            if match is not None:
+                spans += [(at + match.start(i), at + match.end(i)) for i in range(1, len(match.groups()) + 1)]
+                break
+    return spans
+
+
+def _sentinel(text: str) -> str | None:
+    """A private-use character absent from `text`, to mark where the rep's words were."""
+    return next((chr(code) for code in range(0xE000, 0xF900) if chr(code) not in text), None)
+
+
+def reply_lines(reply: Reply, ui: UiStrings) -> list[str]:
+    """A core reply's markdown-ish text as balanced HTML lines: our parts formatted as by
+    `text_lines`, the rep's words (`user_spans`) escaped only, each on one line."""
+    text = reply.text
+    mark = _sentinel(text)
+    if mark is None:  # no marker left (a text of every private-use character): all theirs
+        return [user_html(line) for line in text.split("\n")]
+    theirs: list[str] = []
+    masked: list[str] = []
+    position = 0
+    for start, end in user_spans(reply, ui):
+        masked += [text[position:start], f"{mark}{len(theirs)}{mark}"]
+        theirs.append(text[start:end])
+        position = end
+    masked.append(text[position:])
+    placeholder = re.compile(f"{mark}(\\d+){mark}")
+    return [
+        placeholder.sub(lambda m: user_html(_one_line(theirs[int(m.group(1))])), line)
+        for line in text_lines("".join(masked))
+    ]
 
 
 def card_keyboard(
@@ -216,7 +377,7 @@ def render_reply(
         )
     framed = card is not None and reply.kind in (ReplyKind.CARD, ReplyKind.COMPARISON)
     keyboard = card_keyboard(card, labels, owner, explain_only=True) if card is not None and framed else ()
-    return Rendered(tuple(split_html(text_lines(reply.text), limit)), keyboard)
+    return Rendered(tuple(split_html(reply_lines(reply, ui), limit)), keyboard)
 
 
 def _just(reply: Reply, standard: str) -> bool:
