@@ -202,3 +202,22 @@ def test_the_greeting_stops_at_the_name(coach: Coach, text: str, lang: str, gree
 def test_flattery_right_after_an_unpunctuated_greeting_is_seen(coach: Coach) -> None:
     card = coach.coach("Hey Dana 🙌 Huge fan of your profile and your amazing journey!", "en")
     assert Category.FAKE_PERSONALIZATION in card.categories
+
+
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [
+        ("Hi, is that Mr. Obi? It's Hannah from Tillcraft. What will you watch on the rollout?", False),
+        ("Is that Sarah? How are your planners splitting the routes this winter?", False),
+        ("Bonjour, je suis bien au service informatique ? Comment gérez-vous les pannes ?", False),
+        ("Bonjour, c'est bien Madame Henry ? Comment gérez-vous les abonnés absents ?", False),
+        ("Is that a priority for you this year? What are you working on?", True),
+        ("C'est bien ça ? Comment gérez-vous les commandes ?", True),
+        ("Vous êtes bien équipés ? Comment gérez-vous les commandes ?", True),
+    ],
+)
+def test_a_call_openers_check_of_who_answered_is_no_question(coach: Coach, text: str, asks: bool) -> None:
+    """On the phone, "is that Mr. Obi?" checks who picked up; it asks the buyer nothing."""
+    categories = {c.value for c in coach.coach(text).categories}
+    assert ("closed_question" in categories) is asks
+    assert ("stacked_questions" in categories) is asks

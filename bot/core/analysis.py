@@ -72,6 +72,7 @@ class Sentence:
     # Offsets (in the whole text) of the emoji-delimited parts of the sentence that name
     # something concrete; a compliment is judged on its own part, not on a pitch after it.
     specific_spans: tuple[tuple[int, int], ...] = ()
+    identity_check: bool = False  # "is that Mr. Obi?": asks the buyer nothing
 
 
 @dataclass(frozen=True)
@@ -210,12 +211,23 @@ def _read_sentence(text: str, norm: str, start: int, end: int, lex: Lexicon) -> 
     stripped = snorm.rstrip()
     while stripped and not stripped[-1].isalnum() and stripped[-1] != "?":
         stripped = stripped[:-1].rstrip()
-    is_direct = stripped.endswith("?")
+    # Read on the original text: a name is told by its capital ("is that Mr. Obi?" is a
+    # check, "is that a priority?" a question).
+    identity = stripped.endswith("?") and _identity_check(raw.rstrip(), lex)
+    is_direct = stripped.endswith("?") and not identity
     indirect = bool(not is_direct and lex.indirect_open and lex.indirect_open.search(snorm))
     spans = _specific_spans(raw, start, lex)
     specific = bool(spans)
     if not (is_direct or indirect):
-        return Sentence(start, start + len(raw), raw, snorm, specific=specific, specific_spans=spans)
+        return Sentence(
+            start,
+            start + len(raw),
+            raw,
+            snorm,
+            specific=specific,
+            specific_spans=spans,
+            identity_check=identity,
+        )
     parts: list[QuestionForm] = ["open"] if indirect else question_parts(stripped.rstrip("?").rstrip(), lex)
     form = parts[-1]
     generic = bool(lex.generic_question and lex.generic_question.search(snorm)) and (
@@ -236,6 +248,16 @@ def _read_sentence(text: str, norm: str, start: int, end: int, lex: Lexicon) -> 
         specific=specific,
         specific_spans=spans,
     )
+
+
+_IDENTITY_CHECK_WORDS = 8
+
+
+def _identity_check(question: str, lex: Lexicon) -> bool:
+    """ "Is that Mr. Obi?" on the phone checks who answered; it asks the buyer nothing."""
+    if lex.identity_check is None or len(_WORD.findall(question)) > _IDENTITY_CHECK_WORDS:
+        return False
+    return bool(lex.identity_check.match(_strip_lead_ins(question, lex)))
 
 
 def question_form(question: str, lex: Lexicon) -> QuestionForm:

@@ -127,12 +127,20 @@ def _learned_additions(
             for rule in reminders
         ):
             continue
+        if finding.category == Category.CLOSED_QUESTION and _checks_identity(analysis, unit):
+            continue
         if learned.policy.cards[finding.category].skip_if_specific and _names_something(
             analysis, unit, learned, finding.category
         ):
             continue
         additions.append((order, finding))
     return additions
+
+
+def _checks_identity(analysis: OpenerAnalysis, unit: Unit) -> bool:
+    """The unit is a call opener's "is that Mr. Obi?": a check of who answered, no question."""
+    sentence = analysis.sentence_at(unit.start)
+    return sentence is not None and sentence.identity_check
 
 
 def _matches_in(rule: Rule, analysis: OpenerAnalysis, unit: Unit) -> bool:

@@ -74,6 +74,9 @@ class LexiconFile(BaseModel):
     # Words that name no topic ("your profile and your background"): a compliment "on"
     # them stays generic; "on pricing experiments in PLG teams" names one.
     vague_words: list[str] = Field(default_factory=list)
+    # A call opener's check of who answered ("is that Mr. Obi?", « je suis bien au service
+    # informatique ? »): a short question of this form is not a question to the buyer.
+    identity_checks: list[str] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,7 @@ class Lexicon:
     group_mention: re.Pattern[str] | None
     function_words: re.Pattern[str] | None
     topic_stopwords: frozenset[str] = frozenset()
+    identity_check: re.Pattern[str] | None = None
 
     def function_word_count(self, text: str) -> int:
         """Grammar words of this language only (not shared with its neighbours)."""
@@ -154,6 +158,7 @@ class Lexicon:
                 word.lower()
                 for word in (*data.vague_words, *data.function_words, *data.first_person, *data.second_person)
             ),
+            identity_check=prefix_pattern(data.identity_checks) if data.identity_checks else None,
         )
 
 
