@@ -6,15 +6,25 @@ The only place that knows which implementation backs each core port.
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
+import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, InterfaceError, OperationalError
 
+from bot.core.ask import AskAnswer
 from bot.core.coach import Coach
 from bot.core.drills import DrillLibrary
+from bot.core.errors import IndexUnavailable, StoreUnavailable
 from bot.core.flow import CoachingFlow
 from bot.core.models import Reply, ReplyKind
 from bot.core.onboarding import OnboardingPath
@@ -26,7 +36,12 @@ from bot.knowledge.principles import PrincipleStore
 from bot.settings import Settings
 from bot.store.sql import SqlStore
 
+log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
+# After an outage of the knowledge index, how long requests go on without it before the
+# next one tries to open it again.
+INDEX_RETRY_SECONDS = 30.0
+_DAMAGED = re.compile(r"not a database|malformed|corrupt", re.IGNORECASE)
 
 
 def load_principles(settings: Settings) -> PrincipleStore:
@@ -54,26 +69,102 @@ def open_search(
 
 class LazySearch:
     """Opens the index on the first search: loading Chroma and the encoder takes ~3 s, which
-    a command that only rejects bad input or prints help should not pay."""
+    a command that only rejects bad input or prints help should not pay.
 
-    def __init__(self, settings: Settings, principles: PrincipleStore, progress: Progress | None) -> None:
+    An outage of the index (Chroma unreachable, its directory unusable) never stops a card:
+    `related` then finds nothing and `search` raises `IndexUnavailable` (its caller says
+    so). For `retry_after` seconds requests go on without the index, without waiting on
+    it; then the next request opens it again, so the bot recovers by itself when Chroma is
+    back. The outage is logged once, where the service degrades (`warn`), not per request."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        principles: PrincipleStore,
+        progress: Progress | None,
+        retry_after: float = INDEX_RETRY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._settings = settings
         self._principles = principles
         self._progress = progress
+        self._retry_after = retry_after
+        self._clock = clock
         self._index: PrincipleSearch | None = None
+        self._outage: IndexUnavailable | None = None
+        self._warned = False
+        self._retry_at = 0.0
         self._lock = threading.Lock()
 
+    @property
+    def outage(self) -> IndexUnavailable | None:
+        """The current outage; None while the index is open or has not been tried."""
+        return self._outage
+
     def warm(self) -> PrincipleSearch:
+        """The open index; raises `IndexUnavailable` during an outage."""
         with self._lock:  # cards are computed in worker threads: open the index once
-            if self._index is None:
+            if self._index is not None:
+                return self._index
+            outage = self._outage
+            if outage is not None and self._clock() < self._retry_at:
+                # A new error each time: raising one instance again and again grows its traceback.
+                raise IndexUnavailable(outage.problem, outage.setting)
+            try:
                 self._index = open_search(self._settings, self._principles, self._progress)
+            except IndexUnavailable as exc:
+                self._record(exc)
+                raise
+            if self._outage is not None:
+                if self._warned:
+                    log.info("knowledge index available again")
+                self._outage, self._warned = None, False
             return self._index
 
     def search(self, text: str, lang: str, limit: int = 3) -> list[SearchHit]:
-        return self.warm().search(text, lang, limit)
+        index = self.warm()
+        try:
+            return index.search(text, lang, limit)
+        except IndexUnavailable as exc:
+            self._lost(index, exc)
+            raise
 
     def related(self, text: str, limit: int = 2, gist: np.ndarray | None = None) -> list[SearchHit]:
-        return self.warm().related(text, limit, gist)
+        try:
+            index = self.warm()
+            try:
+                return index.related(text, limit, gist)
+            except IndexUnavailable as exc:
+                self._lost(index, exc)
+                raise
+        except IndexUnavailable as exc:
+            self.warn(exc)
+            return []
+
+    def warn(self, exc: IndexUnavailable) -> None:
+        """Logs the outage, once until the index is back."""
+        with self._lock:
+            if self._warned:
+                return
+            self._warned = True
+        log.warning(
+            "%s; cards go on without related principles and questions are declined; "
+            "the index is tried again every %.0f s",
+            exc,
+            self._retry_after,
+        )
+
+    def _lost(self, index: PrincipleSearch, exc: IndexUnavailable) -> None:
+        """The index failed while in use: forget it (it is opened again after the back-off,
+        which also recreates what a restarted server may have lost)."""
+        with self._lock:
+            if self._index is index:
+                self._index = None
+            self._record(exc)
+
+    def _record(self, exc: IndexUnavailable) -> None:
+        self._outage = exc
+        self._retry_at = self._clock() + self._retry_after
 
 
 def build_coach(settings: Settings, with_search: bool = False, progress: Progress | None = None) -> Coach:
@@ -151,17 +242,105 @@ def build_team(settings: Settings, coach: Coach, store: SqlStore) -> TeamCoach:
     )
 
 
+class ResilientFlow(CoachingFlow):
+    """The flow the channels get: during an outage of the knowledge index, a question is
+    answered the way a coach without the index answers it (`ask.unavailable`) instead of
+    failing the conversation."""
+
+    def ask(self, question: str, lang: str | None = None) -> tuple[Reply, AskAnswer | None]:
+        try:
+            return super().ask(question, lang)
+        except IndexUnavailable as exc:
+            if isinstance(self.coach.search, LazySearch):
+                self.coach.search.warn(exc)
+            else:
+                log.warning("%s", exc)
+            without_index = replace(self.coach, search=None)
+            return CoachingFlow(without_index, self.store, team=self.team).ask(question, lang)
+
+
+def store_error(settings: Settings, exc: BaseException) -> StoreUnavailable | None:
+    """What an operator needs to read when the data dir or the database cannot be used:
+    the path or (password-free) URL, the cause, and the setting to check. None for any
+    other error."""
+    if isinstance(exc, StoreUnavailable):
+        return exc
+    configured = bool(settings.database_url)
+    setting = "FOURNIL_DATABASE_URL" if configured else "FOURNIL_DATA_DIR"
+    try:
+        url = make_url(settings.resolved_database_url)
+        where = (
+            f"the database at {url.render_as_string(hide_password=True)}"
+            if configured
+            else f"the database {url.database}"
+        )
+    except ArgumentError:
+        return StoreUnavailable("FOURNIL_DATABASE_URL is not a valid database URL", "FOURNIL_DATABASE_URL")
+    if isinstance(exc, ArgumentError):
+        return StoreUnavailable(f"{where} cannot be used ({_first_line(exc)})", "FOURNIL_DATABASE_URL")
+    if isinstance(exc, DBAPIError | sqlite3.Error):
+        cause = _first_line(exc.orig if isinstance(exc, DBAPIError) else exc)
+        if isinstance(exc, OperationalError | InterfaceError | sqlite3.OperationalError):
+            if not configured and any(word in cause for word in ("readonly", "read-only", "unable to open")):
+                return StoreUnavailable(
+                    f"{where} cannot be opened for writing ({cause})",
+                    f"that FOURNIL_DATA_DIR ({settings.data_dir}) and the files in it are writable",
+                )
+            return StoreUnavailable(f"{where} cannot be used ({cause})", setting)
+        if isinstance(exc, DatabaseError | sqlite3.DatabaseError) and _DAMAGED.search(cause):
+            return StoreUnavailable(
+                f"{where} is damaged or is not a database ({cause})",
+                setting if configured else f"{setting}, or move the file aside to start afresh",
+            )
+        return None  # an integrity or programming error is a bug, not the operator's
+    if isinstance(exc, OSError):
+        reason = exc.strerror or _first_line(exc)
+        if exc.filename is None:
+            return StoreUnavailable(f"{where} cannot be reached ({reason})", setting)
+        path, data_dir = Path(exc.filename), settings.data_dir
+        creating = path == data_dir or path in data_dir.parents
+        what = f"the data directory {data_dir} cannot be created" if creating else f"cannot use {path}"
+        check = f"that FOURNIL_DATA_DIR ({data_dir}) is a writable directory"
+        return StoreUnavailable(f"{what} ({reason})", check)
+    return None
+
+
+def _first_line(exc: object) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0].strip() if lines else type(exc).__name__
+
+
+@contextmanager
+def store_errors(settings: Settings) -> Iterator[None]:
+    """Turns a failure of the data dir or the database into `StoreUnavailable` (one line)."""
+    try:
+        yield
+    except Exception as exc:
+        error = store_error(settings, exc)
+        if error is None:
+            raise
+        raise error from exc
+
+
+async def open_store(settings: Settings) -> SqlStore:
+    """The configured store (SQLite in the data dir by default), migrated; raises
+    `StoreUnavailable` when the data dir or the database cannot be used."""
+    with store_errors(settings):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return await SqlStore.open(settings.resolved_database_url)
+
+
 @asynccontextmanager
 async def open_flow(settings: Settings, coach: Coach | None = None) -> AsyncIterator[CoachingFlow]:
     """The conversation flow over the configured store, closed on exit (channels use this)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = await SqlStore.open(settings.resolved_database_url)
+    store = await open_store(settings)
     try:
         coach = coach or build_coach(settings, with_search=True)
         team = build_team(settings, coach, store)
         # Retention applies from the first start of any entry point (the bots' clocks purge
         # again every few hours while they run).
-        await team.purge(datetime.now(UTC))
-        yield CoachingFlow(coach, store, team=team)
+        with store_errors(settings):
+            await team.purge(datetime.now(UTC))
+        yield ResilientFlow(coach, store, team=team)
     finally:
         await store.close()

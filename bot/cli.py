@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
 
-from bot.app import build_coach, open_flow
+from bot.app import build_coach, open_flow, open_store, store_error
 from bot.channels.terminal import card_renderable, comparison_renderable, print_reply, run_chat
 from bot.core.coach import Coach, InvalidOpener
 from bot.core.errors import FournilError
@@ -566,9 +566,7 @@ def _report_period(since: str | None, until: str | None, today: date) -> tuple[d
 async def _team_data(
     settings: Settings, since: datetime, until: datetime
 ) -> tuple[list[CardRecord], set[tuple[str, str]]]:
-    from bot.store.sql import SqlStore
-
-    store = await SqlStore.open(settings.resolved_database_url)
+    store = await open_store(settings)
     try:
         return await store.cards_between(since, until), await store.consenting_users()
     finally:
@@ -616,9 +614,7 @@ def report(
 
 
 async def _forget(settings: Settings, user: str, channels: tuple[str, ...]) -> dict[str, int]:
-    from bot.store.sql import SqlStore
-
-    store = await SqlStore.open(settings.resolved_database_url)
+    store = await open_store(settings)
     try:
         return {channel: await store.forget_user(channel, user) for channel in channels}
     finally:
@@ -655,4 +651,23 @@ def main() -> None:
         raise
     except Exception as exc:  # the user gets one line, never a traceback
         log.debug("unexpected failure", exc_info=True)
-        _fail(f"internal error: {type(exc).__name__}: {exc}", code=1)
+        _fail(_operator_error(exc) or f"internal error: {type(exc).__name__}: {exc}", code=1)
+
+
+def _operator_error(exc: Exception) -> str | None:
+    """The one line for a data dir or database that fails while a command runs (they are
+    checked when opened, but a disk can fill up or a file go read-only later)."""
+    try:
+        settings = load_settings()
+    except ValidationError:
+        return None
+    if isinstance(exc, OSError) and not _within(exc.filename, settings.data_dir):
+        return None  # a broken pipe, a file named on the command line: not the data dir
+    error = store_error(settings, exc)
+    return str(error) if error is not None else None
+
+
+def _within(filename: object, directory: Path) -> bool:
+    if not isinstance(filename, str | Path):
+        return False
+    return Path(filename).resolve().is_relative_to(directory.resolve())

@@ -25,3 +25,26 @@ class KnowledgeError(FournilError):
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "(file)"
         return cls(path, field, first["msg"])
+
+
+class SetupError(FournilError):
+    """A resource the configuration points at (data dir, database, knowledge index) cannot
+    be used: the message says what is wrong and which setting or path to check."""
+
+    lead = ""
+
+    def __init__(self, problem: str, setting: str) -> None:
+        self.problem = problem
+        self.setting = setting
+        super().__init__(f"{self.lead}{problem}; check {setting}")
+
+
+class StoreUnavailable(SetupError):
+    """The data directory or the database cannot be opened, read or written."""
+
+
+class IndexUnavailable(SetupError):
+    """The knowledge index (Chroma) cannot be reached or opened right now: an outage, not a
+    bug. Cards go on without related principles; a search raises this error."""
+
+    lead = "the knowledge index is unavailable right now: "

@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,14 +22,16 @@ from urllib.parse import urlparse
 
 import bm25s
 import chromadb
+import httpx
 import numpy as np
 import Stemmer
 import yaml
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
+from chromadb.errors import ChromaError
 
-from bot.core.errors import KnowledgeError
+from bot.core.errors import IndexUnavailable, KnowledgeError
 from bot.core.ports import SearchHit
 from bot.knowledge.concepts import ConceptGlossary, ConceptRanking
 from bot.knowledge.embedder import FournilEmbeddingFunction, SentenceEmbedder, shared_embedder
@@ -147,20 +150,101 @@ def principle_documents(store: PrincipleStore) -> list[IndexedDoc]:
     return docs
 
 
+@dataclass(frozen=True)
+class IndexLocation:
+    """Where the index lives, for error messages: what to name, what goes wrong with it
+    in an outage, and which setting to check."""
+
+    what: str
+    failure: str
+    setting: str
+
+    @classmethod
+    def server(cls, host: str, port: int, ssl: bool) -> IndexLocation:
+        # Scheme, host and port only: a user or password in FOURNIL_CHROMA_URL stays out.
+        url = f"{'https' if ssl else 'http'}://{host}:{port}"
+        return cls(f"the Chroma server at {url}", "cannot be reached", "FOURNIL_CHROMA_URL")
+
+    @classmethod
+    def directory(cls, path: Path | str) -> IndexLocation:
+        return cls(f"the index directory {path}", "cannot be used", "FOURNIL_DATA_DIR")
+
+    @classmethod
+    def of(cls, client: ClientAPI) -> IndexLocation:
+        chroma = client.get_settings()
+        if chroma.chroma_server_host:
+            port = int(chroma.chroma_server_http_port or 8000)
+            return cls.server(chroma.chroma_server_host, port, bool(chroma.chroma_server_ssl_enabled))
+        return cls.directory(chroma.persist_directory)
+
+
+_ERRNO = re.compile(r"^\[Errno -?\d+\]\s*")
+# What embedded Chroma reports (as a ChromaError) when its files are out of reach: a
+# read-only or full disk, a damaged database. Any other ChromaError is not an outage.
+_FILE_TROUBLE = re.compile(
+    r"readonly database|read-only|unable to open database|disk i/o error|database or disk is full"
+    r"|no space left|permission denied|file is not a database|malformed",
+    re.IGNORECASE,
+)
+_CHROMA_PREFIX = re.compile(r"^error returned from database:\s*(\(code: \d+\)\s*)?", re.IGNORECASE)
+
+
+def outage_reason(exc: BaseException) -> str | None:
+    """Why Chroma cannot be used when `exc` is an outage (the server unreachable or
+    dropping the connection, the index's files out of reach), else None: any other error
+    is a bug and is not hidden. Chroma wraps a refused connection in a ValueError, so the
+    causes are followed a few steps."""
+    current: BaseException | None = exc
+    for _ in range(4):
+        if current is None:
+            return None
+        lines = str(current).strip().splitlines()
+        first = lines[0] if lines else ""
+        if isinstance(current, httpx.TransportError | OSError):
+            if isinstance(current, OSError) and current.strerror:
+                reason = current.strerror
+            else:
+                reason = _ERRNO.sub("", first)
+            return (reason or type(current).__name__).rstrip(".").lower()
+        if isinstance(current, ChromaError) and _FILE_TROUBLE.search(first):
+            return _CHROMA_PREFIX.sub("", first).rstrip(".").lower()
+        current = current.__cause__ or current.__context__
+    return None
+
+
+@contextmanager
+def chroma_errors(location: IndexLocation) -> Iterator[None]:
+    """Turns an outage of the index at `location` into `IndexUnavailable` (one line that
+    names the server or directory and the setting to check); other errors pass."""
+    try:
+        yield
+    except IndexUnavailable:
+        raise
+    except Exception as exc:
+        reason = outage_reason(exc)
+        if reason is None:
+            raise
+        problem = f"{location.what} {location.failure} ({reason})"
+        raise IndexUnavailable(problem, location.setting) from exc
+
+
 def chroma_client(settings: Settings) -> ClientAPI:
-    """Embedded Chroma in the data dir, or a Chroma server at FOURNIL_CHROMA_URL."""
+    """Embedded Chroma in the data dir, or a Chroma server at FOURNIL_CHROMA_URL.
+
+    Raises `IndexUnavailable` when the server cannot be reached or the index directory
+    cannot be created."""
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_url:
         url = urlparse(settings.chroma_url)
-        return chromadb.HttpClient(
-            host=url.hostname or "127.0.0.1",
-            port=url.port or (443 if url.scheme == "https" else 8000),
-            ssl=url.scheme == "https",
-            settings=chroma_settings,
-        )
+        host = url.hostname or "127.0.0.1"
+        port = url.port or (443 if url.scheme == "https" else 8000)
+        ssl = url.scheme == "https"
+        with chroma_errors(IndexLocation.server(host, port, ssl)):
+            return chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=chroma_settings)
     path = settings.data_dir / "chroma"
-    path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    with chroma_errors(IndexLocation.directory(path)):
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
 
 @dataclass
@@ -207,8 +291,10 @@ class PrincipleIndex:
         offtopic: Collection | None = None,
         glossary: ConceptGlossary | None = None,
         concept_cache: Path | None = None,
+        location: IndexLocation | None = None,
     ) -> None:
         self._collection = collection
+        self._location = location or IndexLocation("the index", "cannot be used", "FOURNIL_CHROMA_URL")
         self._offtopic = offtopic
         self._docs = docs
         self._embedder = embedder
@@ -248,8 +334,10 @@ class PrincipleIndex:
         concepts: Path | None = None,
         concept_cache: Path | None = None,
     ) -> tuple[PrincipleIndex, SyncStats]:
-        """Open the collection and bring it in step with the files (only what changed)."""
+        """Open the collection and bring it in step with the files (only what changed).
+        Raises `IndexUnavailable` when Chroma cannot be reached or its files cannot be used."""
         embedder = embedder or shared_embedder()
+        location = IndexLocation.of(client)
 
         def collection_named(name: str) -> Collection:
             return client.get_or_create_collection(
@@ -258,13 +346,14 @@ class PrincipleIndex:
                 configuration={"hnsw": {"space": "cosine"}},
             )
 
-        collection = collection_named(COLLECTION)
         docs = principle_documents(store)
-        stats = sync_collection(collection, docs, embedder, progress)
         references = offtopic_documents(offtopic) if offtopic is not None else []
-        offtopic_collection = collection_named(OFFTOPIC_COLLECTION) if references else None
-        if offtopic_collection is not None:
-            sync_collection(offtopic_collection, references, embedder)
+        with chroma_errors(location):
+            collection = collection_named(COLLECTION)
+            stats = sync_collection(collection, docs, embedder, progress)
+            offtopic_collection = collection_named(OFFTOPIC_COLLECTION) if references else None
+            if offtopic_collection is not None:
+                sync_collection(offtopic_collection, references, embedder)
         glossary = ConceptGlossary.load(concepts, store.languages) if concepts is not None else None
         index = cls(
             collection,
@@ -274,24 +363,28 @@ class PrincipleIndex:
             offtopic=offtopic_collection,
             glossary=glossary,
             concept_cache=concept_cache,
+            location=location,
         )
         return index, stats
 
     def search(self, text: str, lang: str, limit: int = 3) -> list[SearchHit]:
-        """Principles that answer `text`, best first; empty when none is relevant."""
+        """Principles that answer `text`, best first; empty when none is relevant.
+        Raises `IndexUnavailable` when Chroma cannot be reached."""
         if not text.strip():
             return []
         tuning = self._tuning
         query = self._embedder.embed([text])
-        meaning = self._meaning(query, tuning.candidates)
-        if not meaning.best:
-            return []
-        nearest = sorted(meaning.best.values(), reverse=True)
-        best = nearest[0]
-        if best < tuning.floor:
-            return []
-        principles_near = sum(nearest[: tuning.neighbours]) / len(nearest[: tuning.neighbours])
-        if principles_near < self._nearest_offtopic(query, tuning.neighbours) + tuning.offtopic_margin:
+        with chroma_errors(self._location):
+            meaning = self._meaning(query, tuning.candidates)
+            if not meaning.best:
+                return []
+            nearest = sorted(meaning.best.values(), reverse=True)
+            best = nearest[0]
+            if best < tuning.floor:
+                return []
+            principles_near = sum(nearest[: tuning.neighbours]) / len(nearest[: tuning.neighbours])
+            offtopic_near = self._nearest_offtopic(query, tuning.neighbours)
+        if principles_near < offtopic_near + tuning.offtopic_margin:
             return []
         found = self._concepts.concepts(text, lang)
         if best < tuning.confident and not found:
@@ -311,11 +404,14 @@ class PrincipleIndex:
         ]
 
     def related(self, text: str, limit: int = 2, gist: np.ndarray | None = None) -> list[SearchHit]:
+        """Raises `IndexUnavailable` when Chroma cannot be reached (`LazySearch`, which the
+        coach holds, turns that into no related principles)."""
         if not text.strip():
             return []
         # The gist of an opener is in its first lines; embedding a 200-word wall costs 5x more.
         query = gist.reshape(1, -1) if gist is not None else self._embedder.embed([text[:RELATED_CHARS]])
-        meaning = self._meaning(query, candidates=24)
+        with chroma_errors(self._location):
+            meaning = self._meaning(query, candidates=24)
         ranked = sorted(meaning.best.items(), key=lambda item: item[1], reverse=True)
         return [
             SearchHit(principle=pid, score=round(similarity, 4), similarity=round(similarity, 4))
