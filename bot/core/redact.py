@@ -11,7 +11,22 @@ Before an opener is saved or logged, these are replaced by placeholders:
   → ``[profile-url]``;
 - names the rep marks with double brackets (``[[Marie Dupont]]``) and the name right after a
   greeting (``Hi Sarah,``, ``Bonjour Madame Martin,``, and in chat lowercase ``hi sarah,``)
-  → ``[name]``.
+  → ``[name]``;
+- person names anywhere else, French and English → ``[name]``: a known first name with a
+  capital and the surname after it ("my colleague, Ophélie Garnier, told me", "Jean-Baptiste
+  Lefebvre suggested", "Stefan van der Berg", "Olivier DUPONT"); a first name alone inside a
+  sentence ("I spoke with Priya at the fair", "qu'Antoine"), or at its start before a verb of
+  speech, a possessive or another name ("Ophélie m'a dit", "Kevin's numbers", "Vincent et
+  Pauline"); the words after an honorific, which stays ("Mme [name]", "Dr. [name]").
+
+First names come from the lists of Faker's person providers (offline, in its wheel); the
+words that make a capitalised word a place, a company, a title or a date rather than a person
+are in knowledge/redaction/names.yaml ("Victoria Station", "Jordan Logistics", "rue Victor
+Hugo", "Leroy Merlin", "Johnson & Johnson", "Will Salesforce …?", "upgrade to Max", "avant
+Noël"). A first name that is also a common word, a place or a brand is only hidden with a
+surname. Names typed in lowercase outside a greeting, and names missing from the lists
+without an honorific in front, are not found. bench/redaction_names.py measures both
+directions on tests/data/names_redaction.jsonl.
 
 Company homepages (``https://acme.com``, ``acme.fr/pricing``), years, prices, counts, dates and
 single-bracket template leftovers (``[Company]``, ``{first_name}``) are left as they are: the
@@ -20,11 +35,17 @@ coach needs them.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import re
 import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import phonenumbers
+import yaml
 from phonenumbers import Leniency, PhoneNumberMatcher
 
 KINDS = ("email", "phone", "url", "name")
@@ -136,7 +157,8 @@ _GREETING_LOWERCASE = re.compile(
 # Words after a greeting that are not a person's name.
 _NOT_A_NAME = re.compile(
     r"(?i)(?:team|teams|all|everyone|everybody|there|folks|guys|friends|again|world|tous|toutes"
-    r"|équipe|equipe|madame|monsieur|mademoiselle|sir|madam|mr|mrs|ms|dr"
+    r"|équipe|equipe|madame|monsieur|mademoiselle|sir|madam|mr|mrs|ms|mx|miss|dr|prof|m|mme|mlle|me"
+    r"|docteur|professeur|maître|maitre"
     r"|you|y'all|both|mate|buddy|pal|toi|vous|les|gang|hello|hi|hey|and|et"
     r"|colleagues?|customers?|clients?|partners?|collègues|collegues|amis|partenaires|messieurs|mesdames)\.?"
 )
@@ -397,6 +419,399 @@ def _redact_greeting_names(text: str) -> tuple[str, int]:
     return _GREETING_LOWERCASE.sub(replace_lowercase, text), count
 
 
+# --- Names anywhere in a sentence ---------------------------------------------------------
+
+# Where the word lists live: inside the wheel (bot/_resources/knowledge), else the checkout.
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+_NAMES_FILE = Path("redaction") / "names.yaml"
+_FAKER_FIRST = (
+    "first_names",
+    "first_names_male",
+    "first_names_female",
+    "first_names_nonbinary",
+    "first_romanized_names",
+    "first_romanized_names_male",
+    "first_romanized_names_female",
+)
+_FAKER_LAST = ("last_names", "last_romanized_names")
+# A word: letters, with inner apostrophes or hyphens ("O'Connor", "Jean-Baptiste", "qu'Antoine");
+# or a name placeholder already in the text. Possessive, so a long run costs one pass.
+_TOKEN = re.compile(r"\[name\]|[^\W\d_]++(?:['’-][^\W\d_]++)*+")
+_ELISIONS = frozenset({"l", "d", "j", "m", "n", "s", "t", "c", "qu", "jusqu", "lorsqu", "puisqu", "quoiqu"})
+_SPACE_GAP = re.compile(r"[ \t\u00a0\u202f]{1,3}")
+_OPENERS = " \t\u00a0\u202f\"'“‘«([{*_>•–—-"
+_SAINTS = frozenset({"saint", "sainte", "st", "ste", "san", "santa", "santo", "sao"})
+
+
+@functools.lru_cache(maxsize=8192)
+def _fold(word: str) -> str:
+    """Lowercase without accents: "Élodie" and "elodie" read alike."""
+    decomposed = unicodedata.normalize("NFD", word.casefold().replace("’", "'"))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _is_title(word: str) -> bool:
+    """Every hyphen-separated part starts with a capital and has a lowercase letter, and a
+    capital follows any apostrophe ("O'Connor", not "I'll")."""
+    return all(part[:1].isupper() and any(c.islower() for c in part) for part in word.split("-")) and all(
+        after[:1].isupper() for after in re.split(r"['’]", word)[1:]
+    )
+
+
+def _is_caps(word: str) -> bool:
+    return len(word) >= 3 and word.isupper()
+
+
+@dataclass(frozen=True)
+class _Lexicon:
+    first: frozenset[str]
+    ambiguous: frozenset[str]
+    surnames: frozenset[str]
+    honorifics: frozenset[str]
+    particles: frozenset[str]
+    not_surnames: frozenset[str]
+    titles: frozenset[str]
+    acronyms: frozenset[str]
+    place_before: frozenset[str]
+    place_prepositions: frozenset[str]
+    determiners: frozenset[str]
+    cues_after: frozenset[str]
+    company_after: frozenset[str]
+    conjunctions: frozenset[str]
+    brands: frozenset[str]
+
+
+def _names_file() -> Path:
+    packaged = _PACKAGE_DIR / "_resources" / "knowledge" / _NAMES_FILE
+    return packaged if packaged.is_file() else _PACKAGE_DIR.parent / "knowledge" / _NAMES_FILE
+
+
+def _faker_names(locales: list[str], attributes: tuple[str, ...]) -> set[str]:
+    names: set[str] = set()
+    for locale in locales:
+        provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
+        for attribute in attributes:
+            values = getattr(provider, attribute, None)
+            if isinstance(values, (tuple, list, dict)):
+                names.update(n for n in values if isinstance(n, str) and n[:1].isupper())
+    return names
+
+
+@functools.cache
+def _lexicon() -> _Lexicon:
+    """Faker's first and last names for the configured locales, and our word lists (loaded
+    once per process, on first use: about 0.2 s)."""
+    raw: Any = yaml.safe_load(_names_file().read_text(encoding="utf-8"))
+
+    def folded(key: str) -> frozenset[str]:
+        return frozenset(_fold(str(w)) for w in raw.get(key) or ())
+
+    never = folded("not_first_names")
+    first = {_fold(n) for n in _faker_names(raw["locales"], _FAKER_FIRST)}
+    first |= {_fold(str(n)) for n in raw.get("extra_first_names") or ()}
+    ambiguous = frozenset(_fold(str(w)) for group in raw["ambiguous_first_names"].values() for w in group)
+    first |= ambiguous
+    return _Lexicon(
+        first=frozenset(first - never),
+        ambiguous=ambiguous,
+        surnames=frozenset({_fold(n) for n in _faker_names(raw["locales"], _FAKER_LAST)} | first),
+        honorifics=frozenset(str(w) for w in raw["honorifics"]),
+        particles=folded("particles"),
+        not_surnames=folded("not_surnames") | never,
+        titles=folded("titles"),
+        acronyms=frozenset(str(w).upper() for w in raw["acronyms"]),
+        place_before=folded("place_words_before"),
+        place_prepositions=folded("place_prepositions"),
+        determiners=folded("determiners"),
+        cues_after=folded("cues_after"),
+        company_after=folded("company_words_after"),
+        conjunctions=folded("conjunctions"),
+        brands=frozenset(" ".join(_fold(w) for w in b.split()) for b in raw["brands"]),
+    )
+
+
+@dataclass
+class _Word:
+    """One word of the text: ``core`` is the word without an elided article in front
+    ("qu'Antoine" → "Antoine") nor a possessive behind ("Chen's" → "Chen")."""
+
+    start: int
+    end: int
+    raw: str
+    core: str
+    core_start: int
+    core_end: int
+    possessive: bool
+
+    @property
+    def placeholder(self) -> bool:
+        return self.raw == PLACEHOLDERS["name"]
+
+
+def _words(text: str) -> list[_Word]:
+    words = []
+    for m in _TOKEN.finditer(text):
+        raw, start, end = m.group(), m.start(), m.end()
+        core, core_start, core_end, possessive = raw, start, end, False
+        apostrophe = next((i for i, c in enumerate(raw) if c in "'’"), -1)
+        if (
+            apostrophe > 0
+            and raw[:apostrophe].lower() in _ELISIONS
+            and raw[apostrophe + 1 : apostrophe + 2].isalpha()
+        ):
+            core, core_start = raw[apostrophe + 1 :], start + apostrophe + 1
+        if len(core) > 3 and core[-2] in "'’" and core[-1] in "sS":
+            core, core_end, possessive = core[:-2], core_end - 2, True
+        words.append(_Word(start, end, raw, core, core_start, core_end, possessive))
+    return words
+
+
+class _NameScanner:
+    """Finds person names in one text: a known first name with a capital, then its surname
+    (capitalised words, particles allowed); a first name alone where a sentence places a
+    person; the words after an honorific ("Mme Lambert"). One pass over the words, each
+    read a bounded number of times."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.lex = _lexicon()
+        self.words = _words(text)
+
+    # -- what one word is
+
+    def _glued(self, i: int) -> bool:
+        """Part of an identifier or a template: "Sarah2", "jean_Sarah", "[Prénom]", "{Marie}"."""
+        w = self.words[i]
+        before, after = self.text[w.start - 1 : w.start], self.text[w.end : w.end + 1]
+        if any(c.isalnum() or c == "_" for c in before + after):
+            return True
+        return before in ("[", "{") and after in ("]", "}")
+
+    def _first_name(self, i: int) -> bool:
+        w = self.words[i]
+        if w.placeholder or len(w.core) < 2 or not _is_title(w.core) or self._glued(i):
+            return False
+        key = _fold(w.core)
+        if key in self.lex.first:
+            return True
+        parts = key.split("-")
+        return len(parts) > 1 and all(p in self.lex.first for p in parts)
+
+    def _ambiguous(self, i: int) -> bool:
+        return all(p in self.lex.ambiguous for p in _fold(self.words[i].core).split("-"))
+
+    def _space_gap(self, i: int) -> bool:
+        """Only one to three spaces between word i-1 and word i (no punctuation, no line break);
+        a possessive on word i-1 ends the name."""
+        if i <= 0 or i >= len(self.words) or self.words[i - 1].possessive:
+            return False
+        return _SPACE_GAP.fullmatch(self.text, self.words[i - 1].end, self.words[i].start) is not None
+
+    def _sentence_start(self, i: int) -> bool:
+        w = self.words[i]
+        previous_end = self.words[i - 1].end if i else 0
+        gap = self.text[previous_end : w.core_start]
+        if w.core_start != w.start:  # "D'après", "Qu'Antoine …": the elision is the first word
+            return i == 0 and not gap.strip(_OPENERS)
+        if "\n" in gap or i == 0:
+            return True
+        return gap.rstrip(_OPENERS).endswith((".", "!", "?", "…", ":", ";"))
+
+    def _surname_word(self, i: int) -> bool:
+        w = self.words[i]
+        if w.placeholder or self._glued(i):
+            return False
+        # "D'Souza" and "N'Diaye" are whole surnames; in "d'Estaing" the particle is apart.
+        elided = w.core_start != w.start and w.raw[:1].isupper()
+        word = w.raw[: w.core_end - w.start] if elided else w.core
+        key = _fold(word)
+        if key in self.lex.not_surnames or key in self.lex.titles or key in self.lex.determiners:
+            return False
+        if key.split("-")[0] in _SAINTS:  # "Paris Saint-Germain", "Marie Sainte-Croix" are places
+            return False
+        if _is_caps(word):
+            return word not in self.lex.acronyms and any(c in "AEIOUYÀÂÉÈÊËÎÏÔÛÜ" for c in word)
+        return len(word) >= 2 and _is_title(word)
+
+    def _surname_run(self, j: int) -> tuple[int, bool]:
+        """The words of a surname from word j on: (index after the last one, whether the run
+        stopped on a word that makes the whole a company or a place)."""
+        end = j
+        while self._space_gap(end):
+            w = self.words[end]
+            key = _fold(w.core)
+            if key in self.lex.particles and not w.possessive:
+                after = end + 1
+                while self._space_gap(after) and _fold(self.words[after].core) in self.lex.particles:
+                    after += 1
+                if self._space_gap(after) and self._surname_word(after):
+                    end = after + 1
+                    if self.words[after].possessive:
+                        break
+                    continue
+                break
+            if not self._surname_word(end):
+                break
+            end += 1
+            if w.possessive:
+                break
+        following = _fold(self.words[end].core) if self._space_gap(end) else ""
+        stopped = (following in self.lex.not_surnames and self.words[end].core[:1].isupper()) or (
+            following in self.lex.company_after
+        )
+        return end, stopped
+
+    def _previous_word(self, i: int) -> str | None:
+        """The word right before word i, folded, when only spaces lie between."""
+        if i == 0:
+            return None
+        if self.words[i].core_start != self.words[i].start:
+            return _fold(self.words[i].raw.split("'")[0].split("’")[0])
+        return _fold(self.words[i - 1].core) if self._space_gap(i) else None
+
+    def _brand(self, i: int, end: int) -> bool:
+        """Words i to end name a company: a listed one ("Leroy Merlin"), or one side of an
+        ampersand ("Johnson & Johnson", "Marks & Spencer", "Stanley Black & Decker")."""
+        folded = [_fold(w.core) for w in self.words[i : min(end, i + 2)]]
+        if len(folded) == 2 and " ".join(folded) in self.lex.brands:
+            return True
+        before = self.text[self.words[i - 1].end if i else 0 : self.words[i].start]
+        after = self.text[self.words[end - 1].end : self.words[end].start if end < len(self.words) else None]
+        return before.rstrip().endswith("&") or after.lstrip().startswith("&")
+
+    def _honorific(self, i: int) -> bool:
+        w = self.words[i]
+        if w.raw not in self.lex.honorifics or self._glued(i):
+            return False
+        dot = self.text[w.end : w.end + 1] == "."
+        return dot or w.raw != "M"
+
+    def _honorific_run(self, i: int) -> int:
+        """The name after honorific i ("M. Girard", "Dr. Ahmed Patel"): index after its last word."""
+        w = self.words[i]
+        if i + 1 >= len(self.words):
+            return i + 1
+        gap = self.text[w.end : self.words[i + 1].start]
+        if not re.fullmatch(r"\.?[ \t\u00a0\u202f]{1,3}", gap):
+            return i + 1
+        j = i + 1
+        if self._first_name(j) or self._surname_word(j):
+            end, _ = self._surname_run(j + 1)
+            return end
+        if _fold(self.words[j].core) in self.lex.particles:  # "Monsieur de La Fontaine"
+            end, _ = self._surname_run(j)
+            return end
+        return i + 1
+
+    def _joined_to_a_name(self, i: int) -> bool:
+        """Word i is followed by "and"/"et"/"," and a first name or a name placeholder."""
+        n = len(self.words)
+        if i + 1 >= n:
+            return False
+        gap = self.text[self.words[i].end : self.words[i + 1].start]
+        nxt = i + 1
+        if gap.strip() == "," and "\n" not in gap:
+            pass
+        elif self._space_gap(i + 1) and _fold(self.words[i + 1].core) in self.lex.conjunctions and i + 2 < n:
+            nxt = i + 2
+            if not self._space_gap(nxt):
+                return False
+        else:
+            return False
+        other = self.words[nxt]
+        return other.placeholder or (self._first_name(nxt) and not self._ambiguous(nxt))
+
+    def _cue_after(self, i: int) -> bool:
+        """What follows a first name alone at the start of a sentence makes it a person: a
+        possessive, a verb of speech ("Priya said", "Ophélie m'a dit"), an apposition
+        ("Carlos, your buyer, …", "Chloé, votre responsable …"), or another name ("Vincent et
+        Pauline"). A bare vocative ("Paul, since the new stores opened …") is left."""
+        w = self.words[i]
+        if w.possessive:
+            return True
+        if i + 1 < len(self.words):
+            following = self.text[w.end : self.words[i + 1].start]
+            apposition = following.strip() == "," and "\n" not in following
+            if apposition and _fold(self.words[i + 1].core) in self.lex.determiners:
+                return True
+        if self._space_gap(i + 1) and _fold(self.words[i + 1].raw) in self.lex.cues_after:
+            return True
+        return self._joined_to_a_name(i)
+
+    # -- the scan
+
+    def spans(self) -> list[tuple[int, int]]:
+        found: list[tuple[int, int]] = []
+        words, lex = self.words, self.lex
+        hidden_end = -1  # the index after the last word hidden so far
+        i = 0
+        while i < len(words):
+            if self._honorific(i):
+                end = self._honorific_run(i)
+                if end > i + 1 and not self._brand(i, end):
+                    found.append((words[i + 1].core_start, words[end - 1].core_end))
+                    hidden_end = end
+                i = end
+                continue
+            if not self._first_name(i):
+                i += 1
+                continue
+            end, stopped = self._surname_run(i + 1)
+            previous = self._previous_word(i)
+            # Right after a hidden name, a first name belongs to it: redacting the output again
+            # sees "[name] Sarah" and must find what this pass found.
+            after_placeholder = i > 0 and (words[i - 1].placeholder or hidden_end == i) and self._space_gap(i)
+            if (
+                stopped or self._brand(i, end) or previous in lex.place_before or previous in lex.determiners
+            ) and not after_placeholder:
+                i = end
+                continue
+            start = self._sentence_start(i)
+            # Inside a run of capitalised words that does not start with a name, within a
+            # sentence: a company or a title ("both Kraft Heinz and …"); a job title may come
+            # first ("VP Sales Lisa Nguyen").
+            capitalised_before = (
+                previous is not None
+                and not after_placeholder
+                and words[i].core_start == words[i].start  # not after an elided article
+                and words[i - 1].core[:1].isupper()
+                and not self._sentence_start(i - 1)
+                and previous not in lex.titles
+                and not self._honorific(i - 1)
+            )
+            if end > i + 1:
+                known = all(_fold(w.core) in lex.surnames for w in words[i + 1 : end])
+                if capitalised_before or (self._ambiguous(i) and start and not known):
+                    i = end
+                    continue
+            elif not after_placeholder:
+                if self._ambiguous(i) or previous in lex.place_prepositions:
+                    i += 1
+                    continue
+                if capitalised_before or (start and not self._cue_after(i)):
+                    i += 1
+                    continue
+            found.append((words[i].core_start, words[end - 1].core_end))
+            i = hidden_end = end
+        return found
+
+
+_NAME_ROUNDS = 8
+
+
+def _redact_names_in_sentences(text: str) -> tuple[str, int]:
+    spans = _NameScanner(text).spans()
+    if not spans:
+        return text, 0
+    parts: list[str] = []
+    last = 0
+    for start, end in spans:
+        parts.extend((text[last:start], PLACEHOLDERS["name"]))
+        last = end
+    parts.append(text[last:])
+    return "".join(parts), len(spans)
+
+
 def redact_with_counts(text: str) -> tuple[str, dict[str, int]]:
     """The redacted text and how many items of each kind (email, phone, url, name) it hid."""
     counts = dict.fromkeys(KINDS, 0)
@@ -407,8 +822,16 @@ def redact_with_counts(text: str) -> tuple[str, dict[str, int]]:
     # change what the phone pass reads between a first and a second redaction.
     text, marked = _DOUBLE_BRACKETS.subn(PLACEHOLDERS["name"], text)
     text, counts["phone"] = _redact_phones(text)
-    text, greeted = _redact_greeting_names(text)
-    counts["name"] = marked + greeted
+    # Each name pass reads the words around a name, which the other may just have hidden: go
+    # on until the greeting pass finds nothing new, so that redacting the output again finds
+    # nothing either (a round is linear, and there are a handful at most).
+    counts["name"] = marked
+    for _ in range(_NAME_ROUNDS):
+        text, mentioned = _redact_names_in_sentences(text)
+        text, greeted = _redact_greeting_names(text)
+        counts["name"] += mentioned + greeted
+        if not greeted:
+            break
     return text, counts
 
 
