@@ -125,7 +125,10 @@ def test_server_stopped_and_started_again(
     chroma.stop()
     for _ in range(3):
         down = indexed.coach(OPENER)
-        assert down.related == [] and down == plain  # the card itself needs no index
+        # The card itself needs no index; its related principles come from the documents'
+        # embeddings read at the first card, or are left out once the index is dropped.
+        assert down.findings == plain.findings and down.score == plain.score
+        assert down.related in ([], up.related)
         reply, answer = flow.ask(QUESTION)
         assert (reply.kind, reply.text, answer) == (
             ReplyKind.NOTICE,
