@@ -232,6 +232,7 @@ TEXTS = st.one_of(st.text(max_size=300), st.lists(FRAGMENTS, max_size=30).map(""
 @example("06 12 34 56 78x06 12 34 56 7806 12 34 56 78")
 @example("HI A.AA/LINKEDIN.COM/IN/0")
 @example("[[a@b.co]] [[[[x]]]] [0612345678]]")
+@example("PrIYA aND WiLL Aa")  # the second name hidden made the first one a name too
 def test_redact_is_idempotent_and_total(text: str) -> None:
     once, counts = redact_with_counts(text)
     assert redact(once) == once

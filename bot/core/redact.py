@@ -822,15 +822,16 @@ def redact_with_counts(text: str) -> tuple[str, dict[str, int]]:
     # change what the phone pass reads between a first and a second redaction.
     text, marked = _DOUBLE_BRACKETS.subn(PLACEHOLDERS["name"], text)
     text, counts["phone"] = _redact_phones(text)
-    # Each name pass reads the words around a name, which the other may just have hidden: go
-    # on until the greeting pass finds nothing new, so that redacting the output again finds
-    # nothing either (a round is linear, and there are a handful at most).
+    # Each name pass reads the words around a name, which a pass may just have hidden ("Priya
+    # and [name]" is two names): go on until neither pass finds anything new, so that
+    # redacting the output again finds nothing either (a round is linear, and there are a
+    # handful at most).
     counts["name"] = marked
     for _ in range(_NAME_ROUNDS):
         text, mentioned = _redact_names_in_sentences(text)
         text, greeted = _redact_greeting_names(text)
         counts["name"] += mentioned + greeted
-        if not greeted:
+        if not (mentioned or greeted):
             break
     return text, counts
 
