@@ -130,14 +130,16 @@ class LazySearch:
             raise
 
     def related(self, text: str, limit: int = 2, gist: np.ndarray | None = None) -> list[SearchHit]:
+        """No related principles during an outage: the card goes on without them."""
         try:
             index = self.warm()
-            try:
-                return index.related(text, limit, gist)
-            except IndexUnavailable as exc:
-                self._lost(index, exc)
-                raise
         except IndexUnavailable as exc:
+            self.warn(exc)
+            return []
+        try:
+            return index.related(text, limit, gist)
+        except IndexUnavailable as exc:
+            self._lost(index, exc)
             self.warn(exc)
             return []
 

@@ -49,6 +49,7 @@ from bot.core.models import (
 )
 from bot.core.ports import CardRecord
 from bot.core.render import render_card, render_comparison
+from tests.core_replies import drill_answer_reply, mrkdwn_objects, squash, summary_reply
 from tests.slack.fakes import all_texts, find_button
 
 EN_OPENER = "Hi Sarah, we are a leading provider of analytics. Would you be open to a 15-minute call?"
@@ -457,34 +458,17 @@ HOSTILE = [
 ]
 
 
-def _squash(text: str) -> str:
-    return "".join(text.split())
-
-
-def _mrkdwn_objects(node: Any) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    if isinstance(node, dict):
-        if node.get("type") == "mrkdwn":
-            found.append(node)
-        for value in node.values():
-            found += _mrkdwn_objects(value)
-    elif isinstance(node, list):
-        for item in node:
-            found += _mrkdwn_objects(item)
-    return found
-
-
 def assert_inert(blocks: list[dict[str, Any]], hostile: str, fallback: str | None = None) -> None:
     """No link, mention or broadcast anywhere; the rep's words shown as typed."""
     assert_within_limits(blocks)
-    objects = _mrkdwn_objects(blocks)
+    objects = mrkdwn_objects(blocks)
     assert objects
     for text in objects:
         assert text.get("verbatim") is True, text
         assert "<" not in text["text"] and ">" not in text["text"], text["text"][:300]
         assert not re.search(r"&(?!amp;|lt;|gt;)", text["text"]), text["text"][:300]
-    shown = _squash(all_texts(blocks))
-    expected = _squash(user_mrkdwn(hostile))[:1500]  # long ones are cut with an ellipsis
+    shown = squash(all_texts(blocks))
+    expected = squash(user_mrkdwn(hostile))[:1500]  # long ones are cut with an ellipsis
     assert expected in shown, (expected[:200], shown[:600])
     if fallback is not None:
         assert "<" not in fallback and ">" not in fallback, fallback[:300]
@@ -522,36 +506,6 @@ def _card_with(hostile: str, lang: str = "en") -> CoachCard:
             ScoreLine(points=5, reason=f'Context ("{hostile}")'),
         ],
     )
-
-
-def summary_reply(coach: Coach, answer: str, lang: str = "en") -> Reply:
-    """The drill summary as `TeamCoach.summary` writes it, quoting a shared answer."""
-    ui = coach.strings(lang)
-    lines = [
-        f"**{ui.text('team', 'summary_title', title='The company brochure')}**",
-        ui.text("team", "summary_counts", answered=3, median=71, finding=ui.category("pitch")),
-        "",
-        ui.text("team", "summary_example"),
-        f"> {' '.join(answer.split())} (97/100)",
-    ]
-    return Reply(kind=ReplyKind.SUMMARY, language=lang, text="\n".join(lines))
-
-
-def drill_answer_reply(coach: Coach, card: CoachCard, comparison: Comparison | None = None) -> Reply:
-    """A drill answer's private coaching as `TeamCoach.answer` writes it: the core's text."""
-    ui = coach.strings(card.language)
-    body = (
-        render_comparison(comparison, ui, invite_next=False)
-        if comparison
-        else render_card(card, ui, invite=False)
-    )
-    text = (
-        f"_{ui.text('team', 'answer_intro', title='The company brochure')}_\n\n{body}\n\n"
-        f"**{ui.text('team', 'good_answer')}**\n- a question about their world\n\n"
-        f"{ui.text('team', 'answer_again')}"
-    )
-    kind = ReplyKind.COMPARISON if comparison else ReplyKind.CARD
-    return Reply(kind=kind, language=card.language, text=text, card=card, comparison=comparison, private=True)
 
 
 def test_a_shared_drill_answer_never_becomes_a_link_in_the_summary(coach: Coach) -> None:
@@ -666,7 +620,7 @@ def test_real_coaching_of_a_hostile_opener(coach: Coach) -> None:
         reply_blocks(drill_answer_reply(coach, card), ui, strings, surface="private"),
     ):
         assert_within_limits(blocks)
-        for text in _mrkdwn_objects(blocks):
+        for text in mrkdwn_objects(blocks):
             assert text["verbatim"] is True
             assert "<" not in text["text"] and ">" not in text["text"], text["text"][:300]
 
@@ -701,5 +655,5 @@ def test_every_mrkdwn_object_is_verbatim(coach: Coach) -> None:
         home_view(_records(5), ui, strings)["blocks"],
     ]
     for blocks in views:
-        objects = _mrkdwn_objects(blocks)
+        objects = mrkdwn_objects(blocks)
         assert objects and all(text["verbatim"] is True for text in objects)

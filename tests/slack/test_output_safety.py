@@ -13,11 +13,11 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from bot.core.coach import Coach
+from tests.core_replies import mrkdwn_objects
 from tests.slack.conftest import Harness, serve_slack
 from tests.slack.fakes import SlackStub, all_texts, event_callback, slash_command, thread_reply
 from tests.slack.test_team import C1, MANAGER, _slash, team_settings
@@ -40,19 +40,6 @@ async def slack(coach: Coach, tmp_path: Path, stub: SlackStub) -> AsyncIterator[
         yield harness
 
 
-def _mrkdwn_objects(node: Any) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    if isinstance(node, dict):
-        if node.get("type") == "mrkdwn":
-            found.append(node)
-        for value in node.values():
-            found += _mrkdwn_objects(value)
-    elif isinstance(node, list):
-        for item in node:
-            found += _mrkdwn_objects(item)
-    return found
-
-
 async def test_a_shared_answer_in_a_drill_summary_is_inert(slack: Harness) -> None:
     harness, stub = slack, slack.stub
     consent = await _slash(harness, "share on", MEMBER)
@@ -73,7 +60,7 @@ async def test_a_shared_answer_in_a_drill_summary_is_inert(slack: Harness) -> No
     assert "Drill closed" in texts and "A strong answer" in texts  # the answer was quoted
     assert " ".join(ANSWER.split()).replace("<", "&lt;").replace(">", "&gt;") in texts  # as typed
     for call in (summary, coaching):  # the channel's summary, the member's private coaching
-        objects = _mrkdwn_objects(call.params["blocks"])
+        objects = mrkdwn_objects(call.params["blocks"])
         assert objects and all(text.get("verbatim") is True for text in objects)
         for text in objects:
             assert not re.search(r"<(?!!date\^)", text["text"]), text["text"][:300]

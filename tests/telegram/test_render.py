@@ -39,6 +39,7 @@ from bot.core.models import (
     ScoreLine,
 )
 from bot.core.render import render_card, render_comparison
+from tests.core_replies import drill_answer_reply, squash, summary_reply
 from tests.telegram.samples import FRENCH, WEAK
 
 
@@ -410,18 +411,14 @@ HOSTILE = [
 _OUR_TAGS = {"b", "i", "blockquote"}
 
 
-def _squash(text: str) -> str:
-    return "".join(text.split())
-
-
 def assert_inert(rendered: Rendered, hostile: str) -> None:
     assert rendered.chunks
     for chunk in rendered.chunks:
         assert balanced(chunk), chunk[:300]
         assert utf16_len(chunk) <= MAX_MESSAGE_CHARS
         assert set(re.findall(r"</?([a-zA-Z][\w-]*)", chunk)) <= _OUR_TAGS, chunk[:300]
-    shown = _squash(plain_text("\n".join(rendered.chunks)))
-    assert _squash(hostile) in shown, (_squash(hostile)[:200], shown[:600])
+    shown = squash(plain_text("\n".join(rendered.chunks)))
+    assert squash(hostile) in shown, (squash(hostile)[:200], shown[:600])
 
 
 def _card_with(hostile: str, lang: str = "en") -> CoachCard:
@@ -436,38 +433,6 @@ def _card_with(hostile: str, lang: str = "en") -> CoachCard:
                 ScoreLine(points=5, reason=f'Context ("{hostile}")'),
             ]
         }
-    )
-
-
-def summary_reply(coach: Coach, answer: str, lang: str = "en") -> Reply:
-    """The drill summary as `TeamCoach.summary` writes it, quoting a shared answer."""
-    ui = coach.strings(lang)
-    lines = [
-        f"**{ui.text('team', 'summary_title', title='The company brochure')}**",
-        ui.text("team", "summary_counts", answered=3, median=71, finding=ui.category("pitch")),
-        "",
-        ui.text("team", "summary_example"),
-        f"> {' '.join(answer.split())} (97/100)",
-    ]
-    return Reply(kind=ReplyKind.SUMMARY, language=lang, text="\n".join(lines))
-
-
-def drill_answer_reply(coach: Coach, coached: CoachCard, comparison: Comparison | None = None) -> Reply:
-    """A drill answer's private coaching as `TeamCoach.answer` writes it: the core's text."""
-    ui = coach.strings(coached.language)
-    body = (
-        render_comparison(comparison, ui, invite_next=False)
-        if comparison
-        else render_card(coached, ui, invite=False)
-    )
-    text = (
-        f"_{ui.text('team', 'answer_intro', title='The company brochure')}_\n\n{body}\n\n"
-        f"**{ui.text('team', 'good_answer')}**\n- a question about their world\n\n"
-        f"{ui.text('team', 'answer_again')}"
-    )
-    kind = ReplyKind.COMPARISON if comparison else ReplyKind.CARD
-    return Reply(
-        kind=kind, language=coached.language, text=text, card=coached, comparison=comparison, private=True
     )
 
 
