@@ -29,11 +29,12 @@ _ABBREVIATION = re.compile(
 )
 _CLAUSE_SPLIT = re.compile(r"[,;:(—–]|\s-\s")
 # Two questions glued in one sentence: "How do you…, and would you…?" / "…, et quelle…?"
-_JOINED_QUESTIONS = re.compile(r",\s*(?:and|et)\s+|;\s+|\s+-\s+(?:and|et)\s+")
+# Bounded gaps: "\s+-" would re-read a long run of spaces from each of its characters.
+_JOINED_QUESTIONS = re.compile(r",\s{0,8}(?:and|et)\s{1,8}|;\s{1,8}|\s{1,8}-\s{1,8}(?:and|et)\s{1,8}")
 _OR_NOT = re.compile(r"\b(?:or not|ou pas|ou non)\b")
 _WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*", re.UNICODE)
 _DIGIT = re.compile(r"\d")
-_QUOTED = re.compile(r"[\"«“][^\"»”]{3,}[\"»”]")
+_QUOTED = re.compile(r"[\"«“][^\"»”]{3,300}[\"»”]")  # bounded: a run of « is bait otherwise
 # "your post on pricing experiments in PLG teams": a named topic makes a compliment specific.
 # The prepositions are per language: French « on a une solution » is a pronoun, not a topic.
 _TOPIC_PREPOSITIONS = {

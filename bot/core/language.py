@@ -50,7 +50,8 @@ _SCRIPTS: tuple[tuple[re.Pattern[str], dict[str, str]], ...] = (
     (re.compile(r"[\u0e00-\u0e7f]"), {"en": "Thai", "fr": "thaï"}),
 )
 _OTHER_SCRIPT = {"en": "another writing system", "fr": "une autre écriture"}
-_NOISE = re.compile(r"https?://\S+|www\.\S+|\S+@\S+|\{\{?[^}]*\}\}?|\[[^\]]*\]")
+# Bounded where a failed attempt would re-read the rest of the text from every character.
+_NOISE = re.compile(r"https?://\S+|www\.\S+|[^\s@]{1,200}@\S+|\{\{?[^}]{0,200}\}\}?|\[[^\]]{0,200}\]")
 _WORDS = re.compile(r"[^\W\d_]{2,}")
 
 

@@ -89,7 +89,7 @@ _PROFILE_PATH = re.compile(
     r"/(?:(?:u|user|users|member|members|profile|profiles)/[^/?#\s]|[~@][^/?#\s])",
     re.IGNORECASE,
 )
-_EMAIL_IN_URL = re.compile(r"[\w.%+-]+@[\w-]+\.[\w.-]+")
+_EMAIL_IN_URL = re.compile(r"[\w.%+-]{1,64}@[\w-]{1,255}\.[\w.-]{1,255}")  # RFC 5321 lengths; bounded
 
 # --- Emails -------------------------------------------------------------------------------
 

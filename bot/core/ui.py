@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bot.core.errors import KnowledgeError
 from bot.core.lexicon import word_pattern
 
-_SENTENCE_END = re.compile(r"[.!?]+\s")
+_SENTENCE_END = re.compile(r"(?<![.!?])[.!?]+\s")  # from a run's first mark only: linear
 
 
 class ScheduleWords(BaseModel):
@@ -48,6 +48,9 @@ class UiFile(BaseModel):
     schedule: ScheduleWords
     team: dict[str, str]
     onboarding: dict[str, str]
+    # What a one-shot command (`fournil coach`, `compare`, `ask`) says instead of a line that
+    # points at the conversation: "section.key" -> text, e.g. "card.more_findings".
+    one_shot: dict[str, str] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,15 @@ class UiStrings:
     def category(self, category: str) -> str:
         return self.data.categories.get(category, category)
 
+    def one_shot(self) -> UiStrings:
+        """These strings as a one-shot command says them: no chat command to send next
+        (/findings, "send it back"), but what the command line can do instead."""
+        sections: dict[str, dict[str, str]] = {}
+        for target, text in self.data.one_shot.items():
+            section, _, key = target.partition(".")
+            sections.setdefault(section, dict(getattr(self.data, section)))[key] = text
+        return replace(self, data=self.data.model_copy(update=sections))
+
 
 def load_ui(directory: Path) -> dict[str, UiStrings]:
     strings: dict[str, UiStrings] = {}
@@ -103,6 +115,11 @@ def load_ui(directory: Path) -> dict[str, UiStrings]:
             raise KnowledgeError.from_validation(path, exc) from None
         except re.error as exc:
             raise KnowledgeError(path, "patterns", f"invalid regular expression: {exc}") from None
+        for target in data.one_shot:
+            section, _, key = target.partition(".")
+            texts = getattr(data, section, None)
+            if not isinstance(texts, dict) or key not in texts:
+                raise KnowledgeError(path, f"one_shot.{target}", "names no text of this file (section.key)")
     if not strings:
         raise KnowledgeError(directory, "ui", "no <lang>.yaml found")
     return strings
@@ -123,6 +140,7 @@ def ui_key_problems(strings: dict[str, UiStrings]) -> list[str]:
         "commands",
         "team",
         "onboarding",
+        "one_shot",
     )
     for section in sections:
         keys = {lang: set(getattr(ui.data, section)) for lang, ui in strings.items()}

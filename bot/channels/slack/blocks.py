@@ -64,9 +64,10 @@ REWRITE_INPUT = "text"
 
 _ENTITY_TAIL = re.compile(r"&[a-z]{0,4}$")
 _BOLD = re.compile(r"\*\*(.+?)\*\*", re.DOTALL)
-_LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^)\s]+)\)")
+# Bounded label and address: an unbounded class re-scans a run of "[" from every bracket.
+_LINK = re.compile(r"\[([^\]\n]{1,300})\]\((https?://[^)\s]{1,2000})\)")
 _HEADING = re.compile(r"^#{1,6}\s+(.+)$", re.MULTILINE)
-_BULLET = re.compile(r"^(\s*)[-*] ", re.MULTILINE)
+_BULLET = re.compile(r"^([ \t]*)[-*] ", re.MULTILINE)  # not \s*: it would re-read every blank line below
 
 
 # --------------------------------------------------------------------------- text helpers
