@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bot.core.coach import Coach
 from bot.core.errors import FournilError
 from bot.core.models import Category
+from bot.core.ports import PrincipleCatalog
 
 Item = TypeVar("Item", bound=BaseModel)
 THRESHOLDS = {
@@ -198,6 +199,13 @@ def load_questions(path: Path) -> list[LabelledQuestion]:
     return load_jsonl(path, LabelledQuestion)
 
 
+def kept_ids(ids: list[str], catalog: PrincipleCatalog) -> list[str]:
+    """A set's expected ids as the search returns them: an alias (the id of a principle
+    merged into another) becomes the kept id; an id nothing resolves stays as written, so
+    it counts as a miss (and `fournil kb check` names it)."""
+    return list(dict.fromkeys(catalog.resolve(pid) or pid for pid in ids))
+
+
 def evaluate_retrieval(coach: Coach, items: list[LabelledQuestion]) -> RetrievalReport:
     """Recall@1/@3 per language (any expected id counts), whether a question asked in
     French and in English gets the same top principle, and how often off-topic questions
@@ -213,6 +221,7 @@ def evaluate_retrieval(coach: Coach, items: list[LabelledQuestion]) -> Retrieval
     for item in items:
         hits = coach.search.search(item.question, item.lang, limit=3)
         ranked = [hit.principle for hit in hits]
+        expected = kept_ids(item.expected, coach.principles)
         if not item.on_topic:
             offtopic.append(not ranked)
             if ranked:
@@ -221,13 +230,13 @@ def evaluate_retrieval(coach: Coach, items: list[LabelledQuestion]) -> Retrieval
         ontopic_refused.append(not ranked)
         if not ranked:
             misses.append(f"{item.id}: on-topic refused")
-        if not item.expected:
+        if not expected:
             continue
-        at1.setdefault(item.lang, []).append(bool(ranked) and ranked[0] in item.expected)
-        at3.setdefault(item.lang, []).append(any(pid in item.expected for pid in ranked))
+        at1.setdefault(item.lang, []).append(bool(ranked) and ranked[0] in expected)
+        at3.setdefault(item.lang, []).append(any(pid in expected for pid in ranked))
         tops.setdefault(item.pair or item.id, {})[item.lang] = ranked[0] if ranked else None
-        if ranked and not any(pid in item.expected for pid in ranked):
-            misses.append(f"{item.id}: expected {item.expected}, got {ranked}")
+        if ranked and not any(pid in expected for pid in ranked):
+            misses.append(f"{item.id}: expected {expected}, got {ranked}")
     pairs = [langs for langs in tops.values() if len(langs) >= 2]
     agree = [len(set(langs.values())) == 1 and None not in langs.values() for langs in pairs]
 

@@ -143,7 +143,7 @@ class Coach:
             units = opener_units(analysis)
             reading = self.scorer.read([unit.text for unit in units])
             learned = read_opener(units, reading, self.policy, lang)
-        findings = diagnose_opener(analysis, self.rules, learned)
+        findings = [self._kept(f) for f in diagnose_opener(analysis, self.rules, learned)]
         lexicon = self.lexicons[lang]
         ui = self.strings(lang)
         score, explanation = score_opener(analysis, findings, lexicon, ui, self.weights)
@@ -166,11 +166,22 @@ class Coach:
         )
 
     def compare(self, before: str, after: str, lang: str | None = None) -> Comparison:
-        """Before/after, both read in the language of the rewrite unless one is forced."""
+        """Before/after, both read in the language of the rewrite unless one is forced.
+        Each text is checked as `coach` checks it (a German original is declined here too,
+        unless a language is forced, as `coach --lang` forces it)."""
         before, after = clean_text(before), clean_text(after)
-        lang = self.resolve_language(after, lang)
-        self.resolve_language(before, lang)  # the original must be coachable too
+        forced = lang
+        lang = self.resolve_language(after, forced)
+        self.resolve_language(before, forced)  # the original must be coachable too
         return compare_cards(self.coach(before, lang), self.coach(after, lang))
+
+    def _kept(self, finding: Finding) -> Finding:
+        """The finding citing its principle by the kept id: a rule or a detector card may
+        still name a principle merged into another (an alias), the card never does."""
+        kept = self.principles.resolve(finding.principle)
+        if kept is None or kept == finding.principle:
+            return finding
+        return finding.model_copy(update={"principle": kept})
 
     def _principle_refs(self, findings: list[Finding], lang: str) -> list[PrincipleRef]:
         refs: dict[str, PrincipleRef] = {}
@@ -210,9 +221,17 @@ class Coach:
         return None
 
 
-def compare_cards(before: CoachCard, after: CoachCard) -> Comparison:
-    """DESIGN.md §3 `compare`: which categories were resolved, remain, or are new."""
-    old = before.categories
+def compare_cards(
+    before: CoachCard, after: CoachCard, seen: tuple[int, list[Category]] | None = None
+) -> Comparison:
+    """docs/contracts.md `compare`: which categories were resolved, remain, or are new.
+
+    `seen`: the score and categories of the card the rep was shown for the first version,
+    when `before` had to be coached again from a stored (redacted) copy that may read a
+    little differently: the comparison starts from what the rep saw."""
+    if seen is not None:
+        before = before.model_copy(update={"score": seen[0]})
+    old = seen[1] if seen is not None else before.categories
     new = after.categories
     return Comparison(
         language=after.language,

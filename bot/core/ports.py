@@ -74,6 +74,13 @@ class UnitScorer(Protocol):
 
 
 class PrincipleCatalog(Protocol):
+    """Principles by id. An id merged into another principle stays valid as an alias:
+    every method accepts it and answers with the kept principle (and the kept id)."""
+
+    def resolve(self, principle_id: str) -> str | None:
+        """The kept id for an id or an alias; None when neither resolves."""
+        ...
+
     def ref(self, principle_id: str, lang: str) -> PrincipleRef | None: ...
 
     def describe(self, principle_id: str, lang: str) -> PrincipleText | None: ...

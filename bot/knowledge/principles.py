@@ -1,9 +1,14 @@
 """The principles of conversational selling: one markdown file per principle and language.
 
 `knowledge/principles/<id>.<lang>.md` carries front matter (id, title, lang, summary, tags,
-sources, related) and a body of level-2 sections (the idea, why it works, a weak and a
-strong example). Loading validates all of it and names the file and field on any problem,
-because a manager editing a file by hand must be told exactly what to fix.
+sources, related, asks, aliases) and a body of level-2 sections (the idea, why it works, a
+weak and a strong example). Loading validates all of it and names the file and field on any
+problem, because a manager editing a file by hand must be told exactly what to fix.
+
+`aliases` lists the ids of principles merged into this one. The store resolves an alias to
+the kept id in every lookup (`resolve`, `get`, `ref`, `describe`), so rules, drills,
+onboarding steps, evaluation sets and cards stored before a merge still find their
+principle, and whatever is shown carries the kept id.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ class PrincipleMeta(BaseModel):
     # Questions a rep or manager might ask that this principle answers, in the file's
     # language: what short questions are matched against when searching.
     asks: list[str] = Field(default_factory=list)
+    # Ids of principles merged into this one: every lookup of one resolves to this id.
+    aliases: list[str] = Field(default_factory=list)
 
     @field_validator("id")
     @classmethod
@@ -43,6 +50,14 @@ class PrincipleMeta(BaseModel):
         if not _ID.match(value):
             raise ValueError("must be lower-case kebab-case (e.g. open-questions)")
         return value
+
+    @field_validator("aliases")
+    @classmethod
+    def _kebab_aliases(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not _ID.match(value):
+                raise ValueError(f"'{value}' must be lower-case kebab-case (e.g. open-questions)")
+        return values
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,7 @@ class Principle:
     sections: tuple[tuple[str, str], ...]
     path: Path
     asks: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
 
     @property
     def ref(self) -> PrincipleRef:
@@ -93,6 +109,7 @@ def load_principle(path: Path) -> Principle:
         sections=tuple(sections),
         path=path,
         asks=tuple(meta.asks),
+        aliases=tuple(dict.fromkeys(meta.aliases)),
     )
 
 
@@ -106,7 +123,7 @@ def _sections(content: str) -> list[tuple[str, str]]:
 
 
 class PrincipleStore:
-    """All principles, by id and language."""
+    """All principles, by id and language; the one place where an id is resolved."""
 
     def __init__(self, principles: list[Principle]) -> None:
         self._by_key: dict[tuple[str, str], Principle] = {}
@@ -115,17 +132,43 @@ class PrincipleStore:
             if key in self._by_key:
                 raise KnowledgeError(principle.path, "id", f"duplicate id '{principle.id}'")
             self._by_key[key] = principle
+        self._kept = frozenset(pid for pid, _ in self._by_key)
+        self._aliases, self._alias_problems = _alias_map(self.all())
 
     @classmethod
     def load(cls, directory: Path) -> PrincipleStore:
         return cls([load_principle(path) for path in sorted(directory.glob("*.md"))])
+
+    @classmethod
+    def load_each(cls, directory: Path) -> tuple[list[Principle], list[KnowledgeError]]:
+        """Every file loaded on its own: the principles that load, and one error per file
+        that does not (for checks, where one broken file must not hide the others)."""
+        principles: list[Principle] = []
+        errors: list[KnowledgeError] = []
+        for path in sorted(directory.glob("*.md")):
+            try:
+                principles.append(load_principle(path))
+            except KnowledgeError as exc:
+                errors.append(exc)
+        return principles, errors
 
     def __len__(self) -> int:
         return len(self.ids)
 
     @property
     def ids(self) -> list[str]:
-        return sorted({pid for pid, _ in self._by_key})
+        """The kept ids (aliases excluded)."""
+        return sorted(self._kept)
+
+    @property
+    def aliases(self) -> dict[str, str]:
+        """Each alias and the kept id it resolves to."""
+        return dict(self._aliases)
+
+    @property
+    def names(self) -> set[str]:
+        """Every id that resolves: the kept ids and their aliases."""
+        return set(self.ids) | set(self._aliases)
 
     @property
     def languages(self) -> set[str]:
@@ -134,13 +177,28 @@ class PrincipleStore:
     def all(self) -> list[Principle]:
         return [self._by_key[key] for key in sorted(self._by_key)]
 
+    def translations(self, principle_id: str) -> set[str]:
+        """The languages this id (or alias) is written in."""
+        kept = self.resolve(principle_id)
+        return {lang for pid, lang in self._by_key if pid == kept}
+
+    def resolve(self, principle_id: str) -> str | None:
+        """The kept id for an id or an alias; None when neither resolves."""
+        if principle_id in self._kept:
+            return principle_id
+        return self._aliases.get(principle_id)
+
     def get(self, principle_id: str, lang: str) -> Principle | None:
-        """The principle in `lang`, or in any language if that translation is missing."""
-        found = self._by_key.get((principle_id, lang))
+        """The principle in `lang`, or in any language if that translation is missing;
+        an alias gives the principle it was merged into."""
+        kept = self.resolve(principle_id)
+        if kept is None:
+            return None
+        found = self._by_key.get((kept, lang))
         if found is not None:
             return found
         for (pid, _), principle in sorted(self._by_key.items()):
-            if pid == principle_id:
+            if pid == kept:
                 return principle
         return None
 
@@ -164,15 +222,60 @@ class PrincipleStore:
         )
 
     def problems(self, languages: set[str]) -> list[str]:
-        """Cross-file problems: missing translations, broken `related` links."""
+        """Cross-file problems: missing translations, aliases that collide or differ
+        between translations, `related` links that neither an id nor an alias resolves."""
         issues: list[str] = []
-        ids = set(self.ids)
-        for pid in sorted(ids):
+        for pid in self.ids:
             for lang in sorted(languages):
                 if (pid, lang) not in self._by_key:
                     issues.append(f"principle '{pid}': missing translation '{lang}'")
+        issues += self._alias_problems
         for principle in self.all():
-            for related in principle.related:
-                if related not in ids:
-                    issues.append(f"{principle.path}: related: unknown principle '{related}'")
+            issues += self.related_problems(principle)
         return issues
+
+    def related_problems(self, principle: Principle) -> list[str]:
+        """One line per `related` id of this file that does not resolve."""
+        return [
+            f"{principle.path}: related: unknown principle '{related}' (neither an id nor an alias)"
+            for related in principle.related
+            if self.resolve(related) is None
+        ]
+
+    def alias_problems(self, path: Path | None = None) -> list[str]:
+        """Alias collisions and differences, all of them or those of one file."""
+        if path is None:
+            return list(self._alias_problems)
+        return [issue for issue in self._alias_problems if issue.startswith(f"{path}:")]
+
+
+def _alias_map(principles: list[Principle]) -> tuple[dict[str, str], list[str]]:
+    """alias -> kept id, and the problems, one line per file: an alias that is also a kept
+    id, one claimed by two principles (dropped: neither may win by file order), and
+    translations that list different aliases (their union resolves)."""
+    kept: dict[str, Principle] = {}
+    for principle in principles:
+        kept.setdefault(principle.id, principle)
+    claims: dict[str, list[Principle]] = {}
+    problems: list[str] = []
+    for principle in principles:
+        reference = kept[principle.id]  # the first translation: the others are compared with it
+        if reference is not principle and set(principle.aliases) != set(reference.aliases):
+            problems.append(f"{principle.path}: aliases: differ from {reference.path.name}")
+        for alias in principle.aliases:
+            if alias in kept:
+                other = kept[alias]
+                where = "its own id" if other.id == principle.id else f"the id of {other.path.name}"
+                problems.append(f"{principle.path}: aliases: '{alias}' is {where}, not an old id")
+            else:
+                claims.setdefault(alias, []).append(principle)
+    aliases: dict[str, str] = {}
+    for alias, owners in sorted(claims.items()):
+        ids = {owner.id for owner in owners}
+        if len(ids) == 1:
+            aliases[alias] = ids.pop()
+            continue
+        for owner in owners:
+            others = ", ".join(sorted({o.path.name for o in owners if o.id != owner.id}))
+            problems.append(f"{owner.path}: aliases: '{alias}' is also claimed by {others}")
+    return aliases, problems

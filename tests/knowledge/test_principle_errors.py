@@ -39,6 +39,8 @@ Text.
         (GOOD.replace("title: A sample\n", ""), "title"),
         (GOOD.replace("tags: [sample]", "tags: [sample"), "front matter"),
         (GOOD.replace("id: sample-principle", "id: Sample Principle"), "id"),
+        (GOOD.replace("related: []", "related: []\naliases: [Old Name]"), "aliases"),
+        (GOOD.replace("related: []", "related: []\naliases: old-name"), "aliases"),
         (GOOD.replace("lang: en", "lang: fr"), "id/lang"),
         (GOOD.replace("## Why it works\nText.", "## Why it works\n"), "Why it works"),
         (GOOD.split("## Idea")[0], "body"),
@@ -58,3 +60,5 @@ def test_good_file_loads(tmp_path: Path) -> None:
     path = tmp_path / "sample-principle.en.md"
     path.write_text(GOOD, encoding="utf-8")
     assert load_principle(path).title == "A sample"
+    path.write_text(GOOD.replace("related: []", "related: []\naliases: [old-name, older-name]"), "utf-8")
+    assert load_principle(path).aliases == ("old-name", "older-name")
