@@ -23,6 +23,7 @@ import numpy as np
 
 from bot.core.analysis import analyse_opener
 from bot.core.angles import load_angles
+from bot.core.buyers import check_buyer_sheets
 from bot.core.coach import Coach, InvalidOpener
 from bot.core.diagnosis import diagnose_opener
 from bot.core.drills import DrillLibrary, load_drill
@@ -545,6 +546,7 @@ def check_knowledge(knowledge_dir: Path, prompts_dir: Path, data_dir: Path | Non
     problems += detector_problems(knowledge_dir, languages, known)
     problems += drill_problems(prompts_dir / "drills", languages, known, tuple(rules), lexicons)
     problems += onboarding_problems(prompts_dir / "onboarding", languages, known, tuple(rules), lexicons)
+    problems += check_buyer_sheets(prompts_dir, tuple(sorted(languages)))
     if store is not None:
         problems += evaluation_id_problems(data_dir or knowledge_dir.parent / "tests" / "data", store)
         problems += strong_example_problems(principles, knowledge_dir, prompts_dir, store)
