@@ -98,6 +98,24 @@ def test_a_follow_up_that_brings_news_is_not_pressure(coach: Coach) -> None:
     assert card.score >= 80
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Avec huit salles ouvertes cette année, comment l'équipe RH suit-elle les recrutements ?",
+        "Since the move to two depots last spring, how do your planners split the dispatch work?",
+    ],
+)
+def test_a_question_whose_clause_starts_with_a_question_word_is_open(coach: Coach, text: str) -> None:
+    """A long lead-in before "comment…" / "how…" does not make the question closed, whatever
+    a detector trained on whole sentences reads into it."""
+    assert Category.CLOSED_QUESTION not in coach.coach(text).categories
+
+
+def test_a_closed_question_is_still_found_after_a_lead_in(coach: Coach) -> None:
+    card = coach.coach("Avec huit salles ouvertes cette année, est-ce que vos recrutements suivent ?")
+    assert Category.CLOSED_QUESTION in card.categories
+
+
 def test_a_reminder_with_nothing_new_is_still_pressure(coach: Coach) -> None:
     card = coach.coach(
         "Hi Ben, just following up on my last three emails. Did you get a chance to read them? "

@@ -127,7 +127,9 @@ def _learned_additions(
             for rule in reminders
         ):
             continue
-        if finding.category == Category.CLOSED_QUESTION and _checks_identity(analysis, unit):
+        if finding.category == Category.CLOSED_QUESTION and (
+            _checks_identity(analysis, unit) or _reads_open(analysis, unit)
+        ):
             continue
         if learned.policy.cards[finding.category].skip_if_specific and _names_something(
             analysis, unit, learned, finding.category
@@ -141,6 +143,14 @@ def _checks_identity(analysis: OpenerAnalysis, unit: Unit) -> bool:
     """The unit is a call opener's "is that Mr. Obi?": a check of who answered, no question."""
     sentence = analysis.sentence_at(unit.start)
     return sentence is not None and sentence.identity_check
+
+
+def _reads_open(analysis: OpenerAnalysis, unit: Unit) -> bool:
+    """The question's own clause starts with a question word ("…, comment l'équipe suit-elle
+    les recrutements ?"): open by its form, whatever a detector trained on whole sentences
+    makes of the long lead-in before it."""
+    sentence = analysis.sentence_at(unit.start)
+    return sentence is not None and sentence.is_question and all(part == "open" for part in sentence.parts)
 
 
 def _matches_in(rule: Rule, analysis: OpenerAnalysis, unit: Unit) -> bool:
