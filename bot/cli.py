@@ -1,7 +1,9 @@
-"""The `fournil` command (DESIGN.md §3).
+"""The `fournil` command (docs/contracts.md).
 
-Exit codes: 0 success, 2 bad input (one line on stderr, in the user's language), 1 an
-unexpected failure (one line; the traceback only with FOURNIL_LOG_LEVEL=DEBUG).
+Exit codes: 0 success, 2 bad input on the command line (one line on stderr, in the user's
+language), 1 a configuration problem (a setting, a token, a server it names: one line that
+says which setting and where its value came from) or an unexpected failure (one line; the
+traceback only with FOURNIL_LOG_LEVEL=DEBUG).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
@@ -22,11 +25,16 @@ import click
 from pydantic import ValidationError
 from rich import box
 from rich.console import Console
-from rich.markdown import Markdown
 from rich.table import Table
 
 from bot.app import build_coach, open_flow, open_store, store_error
-from bot.channels.terminal import card_renderable, comparison_renderable, print_reply, run_chat
+from bot.channels.terminal import (
+    card_renderable,
+    comparison_renderable,
+    print_reply,
+    run_chat,
+    terminal_markdown,
+)
 from bot.core.coach import Coach, InvalidOpener
 from bot.core.errors import FournilError
 from bot.core.flow import CoachingFlow
@@ -34,7 +42,7 @@ from bot.core.models import ConversationKey, Reply, ReplyKind
 from bot.core.ports import CardRecord
 from bot.evaluation import EvalReport
 from bot.logs import setup_logging
-from bot.settings import Settings, load_settings
+from bot.settings import Settings, load_settings, with_setting_origin
 
 log = logging.getLogger("fournil")
 LANG_CHOICE = click.Choice(["fr", "en"])
@@ -68,10 +76,34 @@ class _Context:
             self._coach = build_coach(self.settings, with_search=self.with_search)
         return self._coach
 
+    @property
+    def one_shot_coach(self) -> Coach:
+        """The coach of a command that prints once and ends (`coach`, `compare`, `ask`):
+        its cards point at what the command line can do next, not at chat commands."""
+        return replace(self.coach, ui={lang: ui.one_shot() for lang, ui in self.coach.ui.items()})
+
     def flow(self) -> CoachingFlow:
         from bot.store.memory import MemoryStore
 
-        return CoachingFlow(self.coach, MemoryStore())
+        return CoachingFlow(self.one_shot_coach, MemoryStore())
+
+
+NO_SEARCH_HELP = "Skip the knowledge index (faster start; no related principles, no ask)."
+
+
+def _no_search(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """`--no-search` after the command name (`fournil coach --no-search …`)."""
+    if value:
+        ctx.find_object(_Context).with_search = False  # type: ignore[union-attr]
+
+
+def _configuration_error(exc: ValidationError) -> str:
+    """One line for a setting that cannot be read: its variable, the problem, and where the
+    value came from (`configuration: FOURNIL_PORT: Input should be a valid integer …`)."""
+    first = exc.errors()[0]
+    where = ".".join(map(str, first["loc"]))
+    problem = re.sub(r"^(Value|Assertion) error, ", "", str(first["msg"]))
+    return with_setting_origin(f"configuration: {where}: {problem}" if where else f"configuration: {problem}")
 
 
 pass_context = click.make_pass_decorator(_Context)
@@ -82,7 +114,7 @@ pass_context = click.make_pass_decorator(_Context)
 @click.option(
     "--no-search",
     is_flag=True,
-    help="Skip the knowledge index (faster start; no related principles, no /ask).",
+    help=NO_SEARCH_HELP,
 )
 @click.pass_context
 def cli(ctx: click.Context, no_search: bool) -> None:
@@ -90,8 +122,7 @@ def cli(ctx: click.Context, no_search: bool) -> None:
     try:
         settings = load_settings()
     except ValidationError as exc:
-        first = exc.errors()[0]
-        _fail(f"configuration: {'.'.join(map(str, first['loc']))}: {first['msg']}")
+        _fail(_configuration_error(exc), code=1)
     setup_logging(settings.log_level)
     ctx.obj = _Context(settings)
     ctx.obj.with_search = not no_search
@@ -126,7 +157,7 @@ def _emit(reply: Reply, as_json: bool, console: Console, coach: Coach) -> None:
 @cli.command()
 @click.argument("text", required=False)
 @click.option("--lang", type=LANG_CHOICE, help="Coach in this language instead of detecting it.")
-@click.option("--json", "as_json", is_flag=True, help="Print the card as JSON (DESIGN.md §3).")
+@click.option("--json", "as_json", is_flag=True, help="Print the card as JSON (docs/contracts.md).")
 @click.option("--batch", type=click.Path(path_type=Path), help="One opener per line, or JSONL with `text`.")
 @click.option("--example", is_flag=True, help="Coach a built-in example opener.")
 @pass_context
@@ -135,6 +166,11 @@ def coach(
 ) -> None:
     """Coach card for TEXT (or stdin with `-`)."""
     lang = lang or ctx.settings.force_language
+    if example and batch is not None:
+        raise BadInput("--example and --batch cannot be used together: choose one")
+    if text is not None and (example or batch is not None):
+        given = "--example" if example else "--batch"
+        raise BadInput(f"{given} takes no TEXT: drop the text, or drop {given} to coach the text")
     console = Console()
     flow = ctx.flow()
     if batch is not None:
@@ -143,7 +179,7 @@ def coach(
     opener = EXAMPLE_OPENER if example else _read_text(text)
     if example and not as_json:
         console.print(f"[dim]{opener}[/dim]")
-    _emit(flow.coach_text(opener, lang), as_json, console, ctx.coach)
+    _emit(flow.coach_text(opener, lang), as_json, console, flow.coach)
 
 
 def _batch_items(path: Path) -> Iterator[tuple[int, str, str | None]]:
@@ -196,14 +232,17 @@ def _coach_batch(flow: CoachingFlow, path: Path, lang: str | None, as_json: bool
 @cli.command()
 @click.argument("question", nargs=-1)
 @click.option("--lang", type=LANG_CHOICE, help="Answer in this language instead of detecting it.")
-@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON (DESIGN.md §3).")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON (docs/contracts.md).")
 @pass_context
 def ask(ctx: _Context, question: tuple[str, ...], lang: str | None, as_json: bool) -> None:
     """Answer a question about the method from the knowledge base, citing principles."""
     text = " ".join(question) if question else _read_text(None)
-    reply, answer = ctx.flow().ask(text, lang or ctx.settings.force_language)
+    flow = ctx.flow()
+    reply, answer = flow.ask(text, lang or ctx.settings.force_language)
     if reply.kind == ReplyKind.INVALID:
         _fail(reply.text)
+    if not ctx.with_search:  # turned off on purpose: not an outage, and no answer to print
+        _fail(flow.coach.strings(reply.language).text("ask", "search_off"))
     if as_json:
         payload = (
             answer.model_dump(mode="json")
@@ -212,7 +251,7 @@ def ask(ctx: _Context, question: tuple[str, ...], lang: str | None, as_json: boo
         )
         click.echo(json.dumps(payload, ensure_ascii=False))
         return
-    Console().print(Markdown(reply.text))
+    Console().print(terminal_markdown(reply.text))
 
 
 @cli.command()
@@ -223,7 +262,7 @@ def ask(ctx: _Context, question: tuple[str, ...], lang: str | None, as_json: boo
 @pass_context
 def compare(ctx: _Context, before: str, after: str, lang: str | None, as_json: bool) -> None:
     """Compare a rewrite (AFTER) with the original (BEFORE)."""
-    coach_ = ctx.coach
+    coach_ = ctx.one_shot_coach
     lang = lang or ctx.settings.force_language
     try:
         comparison = coach_.compare(before, after, lang)
@@ -307,10 +346,12 @@ def kb() -> None:
 @kb.command("check")
 @pass_context
 def kb_check(ctx: _Context) -> None:
-    """Validate every principle, rule, lexicon and prompt file; run the rules' examples."""
+    """Validate every principle, rule, lexicon and prompt file; run the rules' examples;
+    check that the learned weights were trained on the files as they are."""
     from bot.knowledge.check import check_knowledge
 
     problems = check_knowledge(ctx.settings.knowledge_dir, ctx.settings.prompts_dir)
+    problems += _ask_problems(ctx.settings.knowledge_dir)
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
@@ -346,11 +387,47 @@ def kb_index(ctx: _Context) -> None:
     )
 
 
+def _ask_problems(knowledge_dir: Path) -> list[str]:
+    """`ask`'s question reader (knowledge/ask/): its corpus, policy and fresh weights."""
+    from bot.knowledge.ask_training import ask_problems
+    from bot.knowledge.principles import PrincipleStore
+
+    try:
+        store = PrincipleStore.load(knowledge_dir / "principles")
+    except FournilError:
+        return []  # the principles' own check names the broken file
+    return ask_problems(knowledge_dir, store)
+
+
 @kb.command("train")
+@click.option(
+    "--only",
+    type=click.Choice(["detectors", "ask"]),
+    default=None,
+    help="Train one part: the sentence detectors or ask's question reader (default: both).",
+)
 @pass_context
-def kb_train(ctx: _Context) -> None:
-    """Rebuild the learned sentence detectors from knowledge/detectors/corpus/ (reproducible:
-    same corpus, settings and code give the same weights and thresholds)."""
+def kb_train(ctx: _Context, only: str | None) -> None:
+    """Rebuild the learned models from their corpora (reproducible: same corpus, settings
+    and code give the same weights): the sentence detectors (knowledge/detectors/) and
+    ask's question reader (knowledge/ask/, from its corpus and the principles' asks)."""
+    from bot.knowledge.embedder import shared_embedder
+
+    if only in (None, "detectors"):
+        _train_detectors(ctx.settings)
+    if only in (None, "ask"):
+        from bot.knowledge.ask_training import train_from_knowledge, write_ask_training
+
+        directory = ctx.settings.knowledge_dir / "ask"
+        result = train_from_knowledge(ctx.settings.knowledge_dir, shared_embedder(), progress=click.echo)
+        write_ask_training(result, directory)
+        for line in result.figures.lines():
+            click.echo(line)
+        principles = len(result.weights.principles)
+        click.echo(f"ask's question reader trained over {principles} principles; written to {directory}")
+
+
+def _train_detectors(settings: Settings) -> None:
     from bot.core.lexicon import load_lexicons
     from bot.knowledge.embedder import shared_embedder
     from bot.knowledge.training import (
@@ -360,11 +437,10 @@ def kb_train(ctx: _Context) -> None:
         write_training,
     )
 
-    directory = ctx.settings.knowledge_dir / "detectors"
-    languages = set(load_lexicons(ctx.settings.knowledge_dir / "rules" / "lexicons"))
+    directory = settings.knowledge_dir / "detectors"
+    languages = set(load_lexicons(settings.knowledge_dir / "rules" / "lexicons"))
     units = load_corpus(directory, languages)
-    settings = load_training_settings(directory)
-    result = train_detectors(units, shared_embedder(), settings, progress=click.echo)
+    result = train_detectors(units, shared_embedder(), load_training_settings(directory), progress=click.echo)
     write_training(result, directory)
     trained = len(result.weights.categories)
     click.echo(f"{trained} detectors trained on {result.units} units; written to {directory}")
@@ -602,7 +678,7 @@ def report(
     if as_json:
         click.echo(team.model_dump_json())
     else:
-        click.echo(render_team_report(team, strings))
+        Console().print(terminal_markdown(render_team_report(team, strings)))
     if png is not None:
         from bot.report_chart import render_report_png
 
@@ -634,6 +710,30 @@ def forget(ctx: _Context, user: str, channel: str | None) -> None:
     click.echo(f"forgot {user}: {sum(counts.values())} row(s) deleted or anonymised ({detail})")
 
 
+def _accept_no_search(group: click.Group) -> None:
+    """Every command takes `--no-search` after its name too (`fournil coach --no-search …`),
+    as well as before it (`fournil --no-search coach …`)."""
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            _accept_no_search(command)
+        elif not any(param.name == "no_search" for param in command.params):
+            command.params.append(
+                click.Option(
+                    ["--no-search"],
+                    is_flag=True,
+                    expose_value=False,
+                    callback=_no_search,
+                    help=NO_SEARCH_HELP,
+                )
+            )
+
+
+from bot.practice_cli import practice  # noqa: E402  (its own module; uses the context above)
+
+cli.add_command(practice)
+_accept_no_search(cli)
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)
@@ -644,7 +744,7 @@ def main() -> None:
     except (BadInput, InvalidOpener) as exc:
         _fail(str(exc))
     except FournilError as exc:
-        _fail(str(exc), code=1)
+        _fail(with_setting_origin(str(exc)), code=1)
     except KeyboardInterrupt:
         _fail("interrupted", code=130)
     except SystemExit:
@@ -664,7 +764,7 @@ def _operator_error(exc: Exception) -> str | None:
     if isinstance(exc, OSError) and not _within(exc.filename, settings.data_dir):
         return None  # a broken pipe, a file named on the command line: not the data dir
     error = store_error(settings, exc)
-    return str(error) if error is not None else None
+    return with_setting_origin(str(error)) if error is not None else None
 
 
 def _within(filename: object, directory: Path) -> bool:

@@ -68,6 +68,17 @@ def _ensure_config_dir() -> None:
 
 
 def render_report_png(report: TeamReport, strings: ReportStrings) -> bytes:
+    import matplotlib
+
+    figure = report_figure(report, strings)
+    with matplotlib.rc_context(RC):
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def report_figure(report: TeamReport, strings: ReportStrings) -> Figure:
+    """The chart as a matplotlib `Figure` (not yet rendered)."""
     _ensure_config_dir()
     logging.getLogger("matplotlib").setLevel(logging.WARNING)  # no "generated new fontManager"
     import matplotlib
@@ -89,9 +100,7 @@ def render_report_png(report: TeamReport, strings: ReportStrings) -> bytes:
             _draw_scores(scores, report, strings, labels)
             _draw_questions(questions, report, strings, labels)
             _draw_categories(categories, report, strings)
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
-    return buffer.getvalue()
+    return figure
 
 
 def _wrap(text: str, width: int = TITLE_CHARS) -> str:
@@ -148,8 +157,7 @@ def _draw_scores(axes: Axes, report: TeamReport, strings: ReportStrings, labels:
     axes.set_ylabel(strings.chart("score_axis"))
     axes.set_ylim(0, 100)
     axes.set_yticks([0, 25, 50, 75, 100])
-    _week_ticks(axes, labels)
-    axes.tick_params(axis="x", labelbottom=False)  # the panel below carries the week labels
+    _week_ticks(axes, labels)  # dated here too: a phone shows one panel at a time
     axes.legend(loc="best", frameon=True, framealpha=0.9, edgecolor="none", ncols=2)
 
 

@@ -7,6 +7,8 @@ so they never appear in a repr or a log line, and each may instead be given as a
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -37,9 +39,14 @@ def _resource_dir(name: str) -> Path:
     return _PACKAGE_DIR.parent / name
 
 
+ENV_FILE = ".env"  # read from the working directory: the command line's own settings
+# [ \t], not \s: a \s* at each line start would re-read every blank line below it.
+_ENV_LINE = re.compile(r"^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*(.*)$", re.MULTILINE)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+        env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore", populate_by_name=True
     )
 
     data_dir: Path = Field(Path("data"), validation_alias=_env("FOURNIL_DATA_DIR"))
@@ -104,7 +111,7 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r} (use a name such as Europe/Paris)") from None
         return value
 
-    @field_validator("force_language", "database_url", "chroma_url", "llm", mode="before")
+    @field_validator("force_language", "database_url", "chroma_url", "llm", *_SECRET_FIELDS, mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -132,3 +139,53 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Build settings from the environment, `.env` and explicit overrides (CLI flags, tests)."""
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def variable_names() -> list[str]:
+    """Every environment variable Fournil reads (`FOURNIL_DATA_DIR`, `SLACK_BOT_TOKEN_FILE`…)."""
+    names: list[str] = []
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            names += [str(choice) for choice in alias.choices]
+        elif isinstance(alias, str):
+            names.append(alias)
+    return names
+
+
+def setting_origin(name: str) -> str:
+    """Where the value of the variable `name` comes from, as the end of a sentence: "is set
+    in the environment", "is set in /srv/fournil/.env", or "is not set: its default
+    applies". The environment wins over the `.env` file, as when the settings are read."""
+    wanted = name.upper()
+    for key, value in os.environ.items():
+        if key.upper() == wanted:
+            return f"is set{_empty(value)} in the environment"
+    env_file = Path(ENV_FILE)
+    try:
+        text = env_file.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    for key, value in _ENV_LINE.findall(text):
+        if key.upper() == wanted:
+            return f"is set{_empty(value)} in {env_file.resolve()}"
+    return "is not set: its default applies"
+
+
+def _empty(value: str) -> str:
+    return " to an empty value" if value.strip() in {"", '""', "''"} else ""
+
+
+def with_setting_origin(message: str) -> str:
+    """A one-line error that names a setting, completed with where that setting's value
+    came from (the first variable it names: the one at fault), so that a `.env` left in
+    the working directory, or a variable exported long ago, is found at once."""
+    names = set(variable_names())
+    named = (match.group(0) for match in re.finditer(r"\b[A-Z][A-Z0-9_]+\b", message))
+    culprit = next((name for name in named if name in names), None)
+    if culprit is None:
+        return message
+    origin = setting_origin(culprit)
+    if origin.startswith("is not set") and f"{culprit} is not set" in message:
+        return message  # the message already says so
+    return f"{message.rstrip()} ({culprit} {origin})"

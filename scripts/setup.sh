@@ -9,6 +9,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+# The marker scripts/test.sh compares with pyproject.toml: it installs again only when the
+# dependencies changed since this install.
+touch .venv/.installed
 if [ "${1:-}" != "--quiet" ]; then
   .venv/bin/fournil coach --example
 fi

@@ -5,9 +5,9 @@
 # kept). Without PostgreSQL (and no root to install it) those tests skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# .venv/.installed is written by scripts/setup.sh after each install.
 if [ ! -x .venv/bin/fournil ] || [ pyproject.toml -nt .venv/.installed ]; then
   bash scripts/setup.sh --quiet
-  touch .venv/.installed
 fi
 .venv/bin/ruff check .
 .venv/bin/mypy

@@ -25,6 +25,40 @@ from bot.settings import Settings, load_settings  # noqa: E402
 from bot.store.sql import SqlStore  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_matplotlib_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """matplotlib's font cache for this session, in pytest's own temp dir (inherited by the
+    `fournil` subprocesses): the tests write nothing to the home or the system temp dir."""
+    previous = os.environ.get("MPLCONFIGDIR")
+    os.environ["MPLCONFIGDIR"] = str(tmp_path_factory.mktemp("matplotlib"))
+    yield
+    if previous is None:
+        os.environ.pop("MPLCONFIGDIR", None)
+    else:
+        os.environ["MPLCONFIGDIR"] = previous
+
+
+@pytest.fixture(autouse=True)
+def environment_left_as_found() -> Iterator[None]:
+    """A test that changes Fournil's settings or matplotlib's directory in the environment
+    must put them back (monkeypatch does): a variable left behind changes every later test
+    and subprocess (an MPLCONFIGDIR left pointing at the system temp dir once filled it
+    with a font cache)."""
+    before = _watched_environment()
+    yield
+    after = _watched_environment()
+    changed = sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
+    assert not changed, f"environment variables left changed by this test: {changed}"
+
+
+def _watched_environment() -> dict[str, str]:
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if key == "MPLCONFIGDIR" or key.startswith(("FOURNIL_", "SLACK_", "TELEGRAM_"))
+    }
+
+
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return load_settings(data_dir=Path("unused-data-dir"))

@@ -6,10 +6,13 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 FOURNIL = [sys.executable, "-m", "bot"]
+WEAK_FR = "Bonjour Marie, nous sommes le leader de l'analyse. Seriez-vous disponible jeudi pour une démo ?"
 
 
 def run(
@@ -137,3 +140,116 @@ def test_kb_check_names_a_broken_file_and_field(cli_env: dict[str, str], tmp_pat
 def test_eval_meets_the_bar(cli_env: dict[str, str]) -> None:
     result = run(["--no-search", "eval", "--strict"], cli_env)
     assert result.returncode == 0, result.stdout.decode()[-2000:]
+
+
+# --- every command and surface ----------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _ui(lang: str) -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / "prompts" / "ui" / f"{lang}.yaml").read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def _one_line(result: subprocess.CompletedProcess[bytes]) -> str:
+    err = result.stderr.decode()
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err.strip()
+
+
+def test_no_search_is_accepted_after_the_command_name(cli_env: dict[str, str]) -> None:
+    after = run(["coach", "--no-search", "--json", "--example"], cli_env)
+    assert after.returncode == 0, after.stderr
+    before = run(["--no-search", "coach", "--json", "--example"], cli_env)
+    assert json.loads(after.stdout) == json.loads(before.stdout)
+    assert json.loads(after.stdout)["principles"] == json.loads(before.stdout)["principles"]
+    for args in (["ask", "--no-search"], ["--no-search", "ask"]):
+        asked = run([*args, "How do I follow up without nagging?"], cli_env)
+        assert asked.returncode == 2
+        assert _one_line(asked) == _ui("en")["ask"]["search_off"]  # turned off, not an outage
+    french = run(["ask", "--no-search", "Comment relancer un prospect sans le harceler ?"], cli_env)
+    assert _one_line(french) == _ui("fr")["ask"]["search_off"]
+    for command in (["compare", "--no-search", "A b c d.", "A b c e."], ["kb", "list", "--no-search"]):
+        assert "No such option" not in run(command, cli_env).stderr.decode(), command
+
+
+def test_one_shot_commands_point_at_the_command_line(cli_env: dict[str, str]) -> None:
+    """`fournil coach` cannot receive a rewrite or /findings: its card says what to run
+    instead (chat wording stays in the chat)."""
+    wide = dict(cli_env, COLUMNS="400")  # no wrapping: sentences stay whole
+    card = run(["--no-search", "coach", "--example"], wide)
+    assert card.returncode == 0, card.stderr
+    out = card.stdout.decode()
+    chat, one_shot = _ui("en")["card"], _ui("en")["one_shot"]
+    findings = len(
+        json.loads(run(["--no-search", "coach", "--json", "--example"], cli_env).stdout)["findings"]
+    )
+    assert findings > 3  # some are hidden: the card says how to see them
+    assert chat["more_findings"].format(count=findings - 3) not in out
+    assert one_shot["card.more_findings"].format(count=findings - 3) in out
+    assert chat["invitation"] not in out and one_shot["card.invitation"] in out
+
+    french = run(["--no-search", "compare", "--lang", "fr", WEAK_FR, WEAK_FR + " Merci."], wide)
+    assert french.returncode == 0, french.stderr
+    assert _ui("fr")["one_shot"]["card.invitation"] in french.stdout.decode()
+
+    answer = run(["ask", "--json", "How do I follow up without nagging?"], cli_env)
+    assert answer.returncode == 0, answer.stderr
+    text = json.loads(answer.stdout)["answer"]
+    assert "/coach" not in text and text.endswith(one_shot["ask.outro"])
+
+
+def test_chat_keeps_each_line_of_help_and_privacy(cli_env: dict[str, str]) -> None:
+    """The help and privacy texts are written a line per command or point: the terminal
+    keeps those lines, and a sentence after a list is not folded into its last bullet."""
+    talk = b"/help\n/lang fr\n/privacy\n"
+    result = run(["--no-search", "chat", "--user", "lines"], dict(cli_env, COLUMNS="300"), stdin=talk)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    for expected in _ui("en")["flow"]["help"].strip().splitlines():
+        assert any(line.rstrip() == expected for line in lines), expected
+    privacy = _ui("fr")["team"]["privacy"].strip().splitlines()
+    for expected in (privacy[-2], privacy[-1]):  # after the bullets: paragraphs of their own
+        start = expected.format(days=90)[:40]
+        assert any(line.startswith(start) for line in lines), (start, lines)
+
+
+def test_a_png_on_stdin_is_declined_as_binary(cli_env: dict[str, str]) -> None:
+    image = (ROOT / "docs" / "report-example.png").read_bytes()
+    assert len(image) > 8000  # longer than an opener may be: still "binary", not "too long"
+    result = run(["--no-search", "coach", "-"], cli_env, stdin=image)
+    assert result.returncode == 2
+    assert _one_line(result) == _ui("en")["invalid"]["binary"]
+
+
+def test_compare_declines_what_coach_declines(cli_env: dict[str, str]) -> None:
+    german = "Hallo Herr Müller, wie organisieren Sie heute die Wartung Ihrer Pressen im Werk Ulm?"
+    english = "Hi Mr Müller, how is your team organising the maintenance of the presses in Ulm today?"
+    coached = run(["--no-search", "coach", german], cli_env)
+    assert coached.returncode == 2
+    for args in ([german, english], [english, german]):
+        compared = run(["--no-search", "compare", *args], cli_env)
+        assert compared.returncode == 2, args
+        assert _one_line(compared) == _one_line(coached)
+
+
+@pytest.mark.parametrize("option", [["--example"], ["--batch", "openers.txt"]])
+def test_coach_refuses_a_text_it_would_ignore(cli_env: dict[str, str], option: list[str]) -> None:
+    result = run(["--no-search", "coach", *option, "--json", "Are you free for a call next week?"], cli_env)
+    assert result.returncode == 2 and result.stdout == b""
+    assert "takes no TEXT" in _one_line(result)
+
+
+def test_configuration_problems_are_one_line_with_one_exit_code(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    missing = run(["slack"], cli_env)
+    unreadable = run(["slack"], dict(cli_env, SLACK_BOT_TOKEN_FILE=str(tmp_path / "no-such-token")))
+    assert missing.returncode == unreadable.returncode == 1
+    assert _one_line(missing).startswith("SLACK_BOT_TOKEN is not set")
+    line = _one_line(unreadable)
+    assert line.startswith("configuration: SLACK_BOT_TOKEN_FILE: cannot read ")
+    assert ": :" not in line and "Value error" not in line
+    assert line.endswith("(SLACK_BOT_TOKEN_FILE is set in the environment)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.core.coach import Coach
 from bot.core.flow import CoachingFlow
 from bot.core.models import ConversationKey, IncomingMessage, ReplyKind
+from bot.core.redact import redact
 from bot.store.sql import SqlStore
 
 KEY = ConversationKey(channel="test", user_id="u1", conversation_id="c1")
@@ -31,31 +32,69 @@ async def test_opener_then_rewrite_is_compared(flow: CoachingFlow) -> None:
 
 async def test_state_survives_a_restart(coach: Coach, db_url: str) -> None:
     store = await SqlStore.open(db_url)
-    await CoachingFlow(coach, store).handle(say(OPENER))
+    first = await CoachingFlow(coach, store).handle(say(OPENER))
     await store.close()  # the process dies here
     reopened = await SqlStore.open(db_url)
     reply = await CoachingFlow(coach, reopened).handle(say(REWRITE))
     await reopened.close()
-    assert reply.kind == ReplyKind.COMPARISON
+    assert first.card is not None
+    assert reply.kind == ReplyKind.COMPARISON and reply.comparison is not None
+    # compared with the opener sent before the restart, not with anything else
+    assert reply.comparison.before.score == first.card.score
+    assert reply.comparison.after.score == coach.coach(REWRITE).score
+    assert reply.comparison.delta == reply.comparison.after.score - first.card.score
+    before = set(first.card.categories)
+    assert before and set(reply.comparison.resolved) | set(reply.comparison.remaining) == before
 
 
-async def test_conversations_are_separate(flow: CoachingFlow) -> None:
+async def test_the_comparison_starts_from_the_score_the_rep_saw(coach: Coach, flow: CoachingFlow) -> None:
+    """Only a redacted copy of the opener is stored, and it scores differently from what was
+    typed: the comparison must still start from the card's score."""
+    typed = "Hi Sarah, reach me at tom@datacorp.io or +1 415 555 0134. Are you free Tuesday for a call?"
+    assert coach.coach(redact(typed)).score != coach.coach(typed).score  # the case this is about
+    first = await flow.handle(say(typed))
+    assert first.card is not None
+    second = await flow.handle(say(REWRITE))
+    assert second.comparison is not None
+    assert second.comparison.before.score == first.card.score
+    assert second.comparison.delta == second.comparison.after.score - first.card.score
+    assert f"{first.card.score}/100 → {second.comparison.after.score}/100" in second.text
+    # and the next rewrite starts from the score the first rewrite showed
+    third = await flow.handle(say(f"{REWRITE} What changed since spring?"))
+    assert third.comparison is not None
+    assert third.comparison.before.score == second.comparison.after.score
+
+
+async def test_conversations_are_separate(coach: Coach, flow: CoachingFlow) -> None:
     await flow.handle(say(OPENER))
     other = ConversationKey(channel="test", user_id="u1", conversation_id="c2")
     reply = await flow.handle(say(REWRITE, other))
-    assert reply.kind == ReplyKind.CARD
+    assert reply.kind == ReplyKind.CARD and reply.card is not None
+    assert reply.comparison is None
+    assert reply.card.score == coach.coach(REWRITE).score  # a first version of its own
+    # the first conversation still waits for its rewrite
+    back = await flow.handle(say(REWRITE))
+    assert back.comparison is not None and back.comparison.before.score == coach.coach(OPENER).score
 
 
-async def test_new_starts_over(flow: CoachingFlow) -> None:
+async def test_new_starts_over(coach: Coach, flow: CoachingFlow) -> None:
     await flow.handle(say(OPENER))
     assert (await flow.handle(say("/new"))).kind == ReplyKind.NOTICE
-    assert (await flow.handle(say(REWRITE))).kind == ReplyKind.CARD
+    reply = await flow.handle(say(REWRITE))
+    assert reply.kind == ReplyKind.CARD and reply.card is not None
+    assert reply.card.score == coach.coach(REWRITE).score
 
 
-async def test_coach_command_starts_over_with_its_text(flow: CoachingFlow) -> None:
+async def test_coach_command_starts_over_with_its_text(coach: Coach, flow: CoachingFlow) -> None:
     await flow.handle(say(OPENER))
     reply = await flow.handle(say(f"/coach {REWRITE}"))
-    assert reply.kind == ReplyKind.CARD
+    assert reply.kind == ReplyKind.CARD and reply.card is not None
+    assert reply.card.score == coach.coach(REWRITE).score  # the command's text, not the opener
+    assert f"{reply.card.score}/100" in reply.text
+    # its text is now the version the next message is compared with
+    following = await flow.handle(say(OPENER))
+    assert following.comparison is not None
+    assert following.comparison.before.score == reply.card.score
 
 
 async def test_language_command_and_french_help(flow: CoachingFlow) -> None:

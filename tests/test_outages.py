@@ -88,7 +88,8 @@ def test_ask_without_chroma_is_one_line_exit_1(no_chroma: dict[str, str]) -> Non
     assert result.returncode == 1
     line = _one_line(result.stderr.decode())
     assert line.startswith("the knowledge index is unavailable right now")
-    assert no_chroma["FOURNIL_CHROMA_URL"] in line and line.endswith("check FOURNIL_CHROMA_URL")
+    assert no_chroma["FOURNIL_CHROMA_URL"] in line
+    assert line.endswith("check FOURNIL_CHROMA_URL (FOURNIL_CHROMA_URL is set in the environment)")
     assert result.stdout == b""
 
 
@@ -212,4 +213,65 @@ def test_database_server_down_names_the_url_without_its_password(cli_env: dict[s
     assert result.returncode == 1
     line = _one_line(result.stderr.decode())
     assert f"postgresql://fournil:***@127.0.0.1:{port}/fournil" in line and "s3cret" not in line
-    assert line.endswith("check FOURNIL_DATABASE_URL")
+    assert line.endswith("check FOURNIL_DATABASE_URL (FOURNIL_DATABASE_URL is set in the environment)")
+
+
+# --- where a setting came from --------------------------------------------------------------
+
+
+def _run_in(
+    directory: Path, args: list[str], env: dict[str, str], stdin: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [*FOURNIL, *args], input=stdin, env=env, cwd=directory, capture_output=True, timeout=120
+    )
+
+
+def test_a_setting_from_a_dotenv_file_names_that_file(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """A `.env` left in the working directory is the first thing to suspect: the line says so."""
+    port = _closed_port()
+    (tmp_path / ".env").write_text(
+        f"FOURNIL_DATABASE_URL=postgresql://fournil:s3cret@127.0.0.1:{port}/fournil\n", encoding="utf-8"
+    )
+    result = _run_in(tmp_path, ["report"], cli_env)
+    assert result.returncode == 1
+    line = _one_line(result.stderr.decode())
+    assert f"127.0.0.1:{port}" in line and "s3cret" not in line
+    dotenv = (tmp_path / ".env").resolve()
+    assert line.endswith(f"check FOURNIL_DATABASE_URL (FOURNIL_DATABASE_URL is set in {dotenv})")
+
+    (tmp_path / ".env").write_text(f"FOURNIL_CHROMA_URL=http://127.0.0.1:{port}\n", encoding="utf-8")
+    coached = _run_in(tmp_path, ["coach", "--json", OPENERS[0]], cli_env)
+    assert coached.returncode == 0, coached.stderr
+    [warning] = _warnings(coached.stderr.decode())
+    assert f"(FOURNIL_CHROMA_URL is set in {dotenv})" in warning
+
+
+def test_a_bad_value_in_a_dotenv_file_names_the_setting_and_the_file(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text("FOURNIL_PORT=three thousand\n", encoding="utf-8")
+    result = _run_in(tmp_path, ["--no-search", "coach", "--json", OPENERS[0]], cli_env)
+    assert result.returncode == 1
+    line = _one_line(result.stderr.decode())
+    assert line.startswith("configuration: FOURNIL_PORT: ")
+    assert line.endswith(f"(FOURNIL_PORT is set in {(tmp_path / '.env').resolve()})")
+
+
+def test_the_deployment_env_file_does_not_reach_the_command_line(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The README's compose step puts the example settings in deploy/.env; even copied to a
+    working directory's .env by mistake, they leave `coach` and `chat` working on this
+    machine (no container-only PostgreSQL or Chroma address is set by default)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "cp deploy/example.env deploy/.env" in readme
+    shutil.copy(ROOT / "deploy" / "example.env", tmp_path / ".env")
+    env = dict(cli_env, FOURNIL_DATA_DIR=str(tmp_path / "data"))
+    coached = _run_in(tmp_path, ["--no-search", "coach", "--json", OPENERS[0]], env)
+    assert coached.returncode == 0, coached.stderr
+    chatted = _run_in(
+        tmp_path, ["--no-search", "chat", "--user", "ann"], env, stdin=f"{OPENERS[0]}\n\n".encode()
+    )
+    assert chatted.returncode == 0, chatted.stderr
+    assert "/100" in chatted.stdout.decode()

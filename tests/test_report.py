@@ -21,12 +21,13 @@ from bot.core.errors import KnowledgeError
 from bot.core.models import ConversationKey
 from bot.core.ports import CardRecord
 from bot.core.report import (
+    TREND_POINTS,
     TeamReport,
     build_team_report,
     load_report_strings,
     render_team_report,
 )
-from bot.report_chart import render_report_png
+from bot.report_chart import render_report_png, report_figure
 from bot.store.sql import SqlStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -182,9 +183,12 @@ def _trend_cards(first: tuple[int, int], second: tuple[int, int]) -> list[CardRe
         ((10, 10), (2, 10), "down"),
         ((2, 10), (8, 10), "up"),
         ((20, 40), (5, 40), "down"),
-        ((5, 10), (6, 10), "flat"),  # ten points: below the threshold
-        ((3, 3), (1, 3), "flat"),  # a big swing on three openers is noise
-        ((30, 60), (38, 60), "flat"),  # 13 points, but within twice the standard error
+        ((5, 25), (9, 25), "up"),  # 20 % then 36 %: rising, not "steady"
+        ((30, 60), (38, 60), "up"),  # 13 points
+        ((10, 100), (15, 100), "up"),  # exactly 5 points (4.999… in floating point)
+        ((40, 100), (35, 100), "down"),
+        ((10, 100), (14, 100), "flat"),  # 4 points: below the stated threshold
+        ((21, 100), (17, 100), "flat"),
         ((0, 0), (5, 10), "flat"),  # nothing to compare with
     ],
 )
@@ -318,6 +322,18 @@ def test_text_report_in_french() -> None:
     assert "U_SECRET_BOB" not in text and "Pitch" not in text
 
 
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_the_report_states_its_trend_threshold(lang: str) -> None:
+    text = render_team_report(_sample(), STRINGS[lang])
+    assert TREND_POINTS == 5
+    note = STRINGS[lang].text("trend_note", points=TREND_POINTS)
+    assert "5 points" in note
+    lines = text.splitlines()
+    # right after the findings it qualifies, and only when there are findings
+    assert lines[lines.index(f"_{note}_") - 1].startswith("- ")
+    assert note not in render_team_report(report([card(60)]), STRINGS[lang])
+
+
 def test_both_languages_say_the_same_things() -> None:
     en, fr = STRINGS["en"].data, STRINGS["fr"].data
     for section in ("categories", "trend", "trend_arrow", "text", "chart"):
@@ -375,6 +391,19 @@ def test_chart_is_a_portrait_png_sized_for_a_phone(lang: str) -> None:
     assert len(colours) > 50  # drawn, not a blank page
 
 
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_every_chart_panel_over_weeks_is_dated(lang: str) -> None:
+    """A phone shows one panel at a time: the scores panel carries the week dates too."""
+    sample = _sample()
+    figure = report_figure(sample, STRINGS[lang])
+    scores, questions = figure.axes[0], figure.axes[1]
+    weeks = [STRINGS[lang].date(week.week_start, short=True) for week in sample.weeks]
+    assert len(weeks) == 2
+    for axes in (scores, questions):
+        shown = [tick.label1.get_text() for tick in axes.xaxis.get_major_ticks() if tick.label1.get_visible()]
+        assert shown == weeks, axes.get_title()
+
+
 def test_chart_handles_an_empty_period_and_a_single_week() -> None:
     empty = _png(render_report_png(report([]), STRINGS["en"]))
     assert empty.size[0] >= 900
@@ -389,13 +418,21 @@ def test_chart_leaves_no_global_pyplot_state() -> None:
     assert "matplotlib.pyplot" not in sys.modules
 
 
-def test_a_read_only_home_gets_a_private_matplotlib_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_read_only_home_gets_a_private_matplotlib_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import tempfile
+
     from bot import report_chart
 
-    monkeypatch.delenv("MPLCONFIGDIR", raising=False)
+    # setenv then delenv: monkeypatch then restores the variable as it was, whatever
+    # _ensure_config_dir writes (delenv alone records nothing when it is unset)
+    monkeypatch.setenv("MPLCONFIGDIR", "unset-by-this-test")
+    monkeypatch.delenv("MPLCONFIGDIR")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # nothing under the real /tmp
     monkeypatch.setattr(os, "access", lambda path, mode: False)
     report_chart._ensure_config_dir()
-    assert "fournil-matplotlib" in os.environ["MPLCONFIGDIR"]
+    assert os.environ["MPLCONFIGDIR"] == str(tmp_path / f"fournil-matplotlib-{os.getuid()}")
 
     monkeypatch.setenv("MPLCONFIGDIR", "/somewhere/chosen")  # an explicit choice is kept
     report_chart._ensure_config_dir()
@@ -443,7 +480,12 @@ def test_cli_report_reads_the_database_and_draws_the_chart(
     assert "5 cards: 3 first versions, 2 rewrites, from 3 reps" in text
     assert "Median score: 50/100 for first versions, 75.5/100 for rewrites" in text
     assert "67% (2 of 3)" in text
-    assert "- alice: 2 cards, median 40 → 81" in text  # opted in: named by id
+    assert "alice: 2 cards, median 40 → 81" in text  # opted in: named by id
+    # rendered for the terminal, not raw Markdown
+    assert "**" not in text and "_No rep is named" not in text
+    assert text.lstrip().startswith("Team report · 3 Mar – 16 Mar 2025")
+    assert "• Pitch: 2 (67%) ↓ falling, 100% then 0%" in text
+    assert "No rep is named unless they chose to share their figures." in text
     assert "U_SECRET_BOB" not in text and "carol" not in text
     assert f"chart written to {out}" in text
     image = _png(out.read_bytes())

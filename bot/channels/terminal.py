@@ -6,6 +6,7 @@ into output; the conversation itself is the core's `CoachingFlow`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 from rich.console import Console, Group
@@ -20,6 +21,34 @@ from bot.core.render import MAX_FINDINGS_SHOWN, compare_scores_line, comparison_
 from bot.core.ui import UiStrings
 
 _SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
+_LIST_ITEM = re.compile(r"^\s{0,3}(?:[-*•]|\d+[.)])\s")
+
+
+def terminal_markdown(text: str) -> Markdown:
+    """The core's markdown-ish text (help, privacy, answers, the team report) for rich.
+
+    That text is written line by line, as the chat platforms show it: a line of its own
+    stays a line of its own (Markdown would run "/new: …" and "/findings: …" into one
+    paragraph), and a sentence after a list is not swallowed by its last bullet."""
+    lines = text.split("\n")
+    out: list[str] = []
+    in_list = False
+    for index, line in enumerate(lines):
+        following = lines[index + 1] if index + 1 < len(lines) else ""
+        if not line.strip():
+            in_list = False
+            out.append(line)
+            continue
+        item = bool(_LIST_ITEM.match(line))
+        continuation = in_list and not item and line.startswith((" ", "\t"))
+        in_list = item or continuation
+        if not following.strip():
+            out.append(line)
+        elif in_list and not _LIST_ITEM.match(following) and not following.startswith((" ", "\t")):
+            out += [line, ""]  # the list ends here: what follows is a paragraph again
+        else:
+            out.append(line.rstrip() + "  ")  # a hard line break
+    return Markdown("\n".join(out))
 
 
 def score_style(score: int) -> str:
@@ -100,7 +129,7 @@ def print_reply(console: Console, reply: Reply, strings: Callable[[str], UiStrin
     elif reply.kind == ReplyKind.INVALID:
         console.print(Text(reply.text, style="yellow"))
     else:
-        console.print(Markdown(reply.text))
+        console.print(terminal_markdown(reply.text))
 
 
 async def run_chat(

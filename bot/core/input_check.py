@@ -36,12 +36,13 @@ def check_text(text: str, max_chars: int) -> InputProblem | None:
     """Problems that do not depend on the language."""
     if not text or not text.strip():
         return InputProblem("empty")
-    if len(text) > max_chars:
-        return InputProblem("too_big", {"chars": len(text), "max": max_chars})
+    # Binary before size: an image piped in is "not text", whatever its length.
     controls = len(_CONTROL.findall(text))
     replacement = text.count("\ufffd")
     if "\x00" in text or controls + replacement > max(2, len(text) // 50):
         return InputProblem("binary")
+    if len(text) > max_chars:
+        return InputProblem("too_big", {"chars": len(text), "max": max_chars})
     without_urls = _URL.sub(" ", text)
     if not _LETTER.search(without_urls):
         return InputProblem("only_url" if _URL.search(text) else "no_words")

@@ -1,7 +1,7 @@
 """The typed data the coaching core passes around and hands to every channel.
 
 The field names of `CoachCard`, `Finding` and `Comparison` follow the JSON contract of
-DESIGN.md §3, so `model_dump()` is the `--json` output and channels never reshape it.
+docs/contracts.md, so `model_dump()` is the `--json` output and channels never reshape it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ SEVERITY_ORDER: dict[str, int] = {"high": 0, "medium": 1, "low": 2}
 
 
 class Category(StrEnum):
-    """The fixed finding vocabulary of DESIGN.md §3; rules are finer and map to one."""
+    """The fixed finding vocabulary of docs/contracts.md; rules are finer and map to one."""
 
     PITCH = "pitch"
     SELF_FOCUS = "self_focus"

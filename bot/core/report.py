@@ -1,4 +1,4 @@
-"""The team report (DESIGN.md §1, manager): figures over a period, anonymous by default.
+"""The team report (for managers): figures over a period, anonymous by default.
 
 Pure: takes the `CardRecord`s of a period and returns numbers (`build_team_report`), then
 text in the reader's language (`render_team_report`, strings from prompts/report/<lang>.yaml).
@@ -12,8 +12,8 @@ Definitions, so every figure can be checked by hand:
   conversations whose opener falls in the period are counted (rewrites of an older
   opener still count as rewrites);
 - a category's *share* is the share of first versions that have it; its *trend* compares that
-  share in the first and second half of the period, and reads as flat unless the change is
-  at least `TREND_MIN_DELTA` and at least `TREND_NOISE_SE` standard errors;
+  share in the first and second half of the period: rising or falling when it moved by
+  `TREND_POINTS` percentage points or more, steady otherwise (the report says so);
 - weeks start on Monday (ISO weeks); a conversation belongs to the week of its opener.
 No rep is named unless the caller passes them in `named` (those who opted in): the report
 itself holds no user id, only a count of distinct reps.
@@ -40,8 +40,7 @@ from bot.core.ports import CardRecord
 
 Trend = Literal["up", "down", "flat"]
 TOP_CATEGORIES = 5
-TREND_MIN_DELTA = 0.10  # ten points of share
-TREND_NOISE_SE = 2.0  # and twice the standard error of the difference of two shares
+TREND_POINTS = 5  # a share that moves by this many percentage points or more is a trend
 LANGUAGES = ("en", "fr")
 
 
@@ -160,17 +159,17 @@ def _conversations(cards: Iterable[CardRecord]) -> list[_Conversation]:
 
 
 def _trend(first: tuple[int, int], second: tuple[int, int]) -> tuple[float | None, float | None, Trend]:
-    """(count, first versions) in each half → shares and trend; noise reads as flat."""
+    """(count, first versions) in each half → shares and trend: "up" or "down" when the
+    share moved by TREND_POINTS points or more (20 % → 36 % is rising), else "flat"; flat
+    too when a half has no first version to compare with."""
     (c1, n1), (c2, n2) = first, second
     p1, p2 = _share(c1, n1), _share(c2, n2)
     if p1 is None or p2 is None:
         return p1, p2, "flat"
-    pooled = (c1 + c2) / (n1 + n2)
-    standard_error = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    delta = p2 - p1
-    if abs(delta) < TREND_MIN_DELTA or abs(delta) < TREND_NOISE_SE * standard_error:
+    points = round((p2 - p1) * 100, 9)  # 15 % - 10 % is 4.999… in floating point
+    if abs(points) < TREND_POINTS:
         return p1, p2, "flat"
-    return p1, p2, "up" if delta > 0 else "down"
+    return p1, p2, "up" if points > 0 else "down"
 
 
 def build_team_report(
@@ -289,6 +288,7 @@ TEXT_KEYS = frozenset(
         "question_share",
         "categories_title",
         "category_line",
+        "trend_note",
         "weeks_title",
         "week_line",
         "week_empty",
@@ -511,6 +511,7 @@ def render_team_report(report: TeamReport, strings: ReportStrings) -> str:
                     after=s.percent(stat.second_half_share),
                 )
             )
+        lines.append(f"_{s.text('trend_note', points=TREND_POINTS)}_")
     lines += ["", f"**{s.text('weeks_title')}**"]
     for week in report.weeks:
         day = s.date(week.week_start, short=True)

@@ -1,6 +1,6 @@
 """Diagnosis rules as data: one YAML file per rule under knowledge/rules/.
 
-A rule names its category (DESIGN.md §3), severity, the principle it comes from, a
+A rule names its category (docs/contracts.md), severity, the principle it comes from, a
 detector and that detector's data per language (patterns, thresholds), a message per
 language, and examples that must and must not trigger it. The examples are run by the
 test suite and by `fournil kb check`, so a rule cannot silently drift from its intent.

@@ -53,6 +53,19 @@ MANY_FINDINGS = (
 )
 
 
+def card_header(slack: Harness, text: str) -> str:
+    """The header a card for `text` must carry: the score the coach gives that opener."""
+    coach = slack.flow.coach
+    card = coach.coach(text)
+    return coach.strings(card.language).text("card", "score", score=card.score)
+
+
+def scores_line(slack: Harness, before: str, after: str) -> str:
+    """ "N/100 → M/100": the comparison of these two versions."""
+    coach = slack.flow.coach
+    return f"{coach.coach(before).score}/100 → {coach.coach(after).score}/100"
+
+
 async def test_health(slack: Harness) -> None:
     async with aiohttp.ClientSession() as session, session.get(f"{slack.url}/healthz") as response:
         assert response.status == 200
@@ -68,8 +81,8 @@ async def test_dm_opener_gets_a_card(slack: Harness) -> None:
     assert "thread_ts" not in call.params
     blocks = call.params["blocks"]
     assert blocks[0]["type"] == "header"
-    assert blocks[0]["text"]["text"].endswith("/100")
-    assert "/100" in call.params["text"]
+    assert blocks[0]["text"]["text"] == card_header(slack, OPENER)
+    assert card_header(slack, OPENER) in call.params["text"]
     texts = all_texts(blocks)
     assert "Early meeting ask" in texts
     assert "Principle:" in texts
@@ -83,7 +96,7 @@ async def test_mention_answers_in_the_thread(slack: Harness) -> None:
     [call] = await slack.stub.wait_for("chat.postMessage")
     assert call.params["channel"] == "C0000TEAM"
     assert call.params["thread_ts"] == event["ts"]
-    assert call.params["blocks"][0]["text"]["text"].endswith("/100")
+    assert call.params["blocks"][0]["text"]["text"] == card_header(slack, OPENER)
     key = ConversationKey(channel="slack", user_id="U0000REP1", conversation_id=f"C0000TEAM:{event['ts']}")
     state = await slack.flow.store.load_conversation(key)
     assert state is not None and state.versions
@@ -98,7 +111,7 @@ async def test_a_reply_in_the_thread_is_compared(slack: Harness) -> None:
     await slack.sender.event(event_callback(second))
     calls = await slack.stub.wait_for("chat.postMessage", 2)
     assert calls[1].params["thread_ts"] == first["ts"]
-    assert "→" in all_texts(calls[1].params["blocks"])
+    assert scores_line(slack, OPENER, REWRITE) in all_texts(calls[1].params["blocks"])
 
 
 async def test_slash_command_is_acked_before_the_card_is_sent(slack: Harness) -> None:
@@ -113,7 +126,7 @@ async def test_slash_command_is_acked_before_the_card_is_sent(slack: Harness) ->
     assert call.at > sent.at
     assert call.params["response_type"] == "ephemeral"
     assert call.params["replace_original"] is False
-    assert call.params["blocks"][0]["text"]["text"].endswith("/100")
+    assert call.params["blocks"][0]["text"]["text"] == card_header(slack, OPENER)
     assert slack.stub.of("chat.postMessage") == []  # private: nothing posted in the channel
 
 
@@ -155,7 +168,7 @@ async def test_shortcut_sends_the_card_privately(slack: Harness) -> None:
     [call] = await slack.stub.wait_for("chat.postMessage")
     assert call.params["channel"].startswith("D")  # the rep's DM with Fournil, not #sales
     assert slack.stub.of("conversations.open")[0].params["users"] == "U0000REP1"
-    assert call.params["blocks"][0]["text"]["text"].endswith("/100")
+    assert call.params["blocks"][0]["text"]["text"] == card_header(slack, OPENER)
     assert [c for c in slack.stub.posted() if c.params.get("channel") == "C0000TEAM"] == []
 
 
@@ -178,7 +191,7 @@ async def test_button_modal_rewrite_comparison(slack: Harness) -> None:
     comparison = calls[1]
     assert comparison.params["channel"] == "D0000REP1"
     texts = all_texts(comparison.params["blocks"])
-    assert "Before / after" in texts and "→" in texts
+    assert "Before / after" in texts and scores_line(slack, OPENER, REWRITE) in texts
     assert "Resolved" in texts
 
 
@@ -217,7 +230,7 @@ async def test_ephemeral_card_buttons_answer_through_the_response_url(slack: Har
     await slack.sender.interactive(view_submission(opened.params["view"], REWRITE))
     calls = await slack.stub.wait_for("response_url", 2)
     assert calls[1].params["name"] == "click"
-    assert "→" in all_texts(calls[1].params["blocks"])
+    assert scores_line(slack, OPENER, REWRITE) in all_texts(calls[1].params["blocks"])
 
 
 async def test_french_opener_gets_a_french_card(slack: Harness) -> None:
@@ -344,7 +357,7 @@ async def test_the_server_stays_healthy_after_malformed_requests(slack: Harness)
     sent = await slack.sender.event(event_callback(dm_event(OPENER)))
     assert sent.status == 200
     [call] = await slack.stub.wait_for("chat.postMessage")
-    assert call.params["blocks"][0]["text"]["text"].endswith("/100")
+    assert call.params["blocks"][0]["text"]["text"] == card_header(slack, OPENER)
 
 
 async def test_an_exception_escaping_bolt_is_one_line_and_a_500(
@@ -412,7 +425,7 @@ async def test_a_failure_is_logged_with_its_request_id_and_apologised_for(
     # still running: the next opener gets its card
     await slack.sender.event(event_callback(dm_event(OPENER)))
     calls_after = await slack.stub.wait_for("chat.postMessage", 2)
-    assert calls_after[1].params["blocks"][0]["text"]["text"].endswith("/100")
+    assert calls_after[1].params["blocks"][0]["text"]["text"] == card_header(slack, OPENER)
 
 
 async def test_app_home_shows_recent_cards(slack: Harness) -> None:
@@ -463,7 +476,7 @@ async def test_buttons_on_a_thread_card_answer_privately_in_the_thread(slack: Ha
     await slack.sender.interactive(view_submission(opened.params["view"], REWRITE))
     comparison = (await slack.stub.wait_for("chat.postEphemeral", 2))[1]
     assert comparison.params["thread_ts"] == event["ts"]
-    assert "→" in all_texts(comparison.params["blocks"])
+    assert scores_line(slack, OPENER, REWRITE) in all_texts(comparison.params["blocks"])
     assert len(slack.stub.of("chat.postMessage")) == 1  # nothing more said publicly
 
 
@@ -471,7 +484,7 @@ async def test_no_locale_scope_still_gets_the_card(slack: Harness) -> None:
     slack.stub.fail["users.info"] = "missing_scope"
     await slack.sender.event(event_callback(dm_event(OPENER)))
     [call] = await slack.stub.wait_for("chat.postMessage")
-    assert call.params["blocks"][0]["text"]["text"].endswith("/100")
+    assert call.params["blocks"][0]["text"]["text"] == card_header(slack, OPENER)
 
 
 async def test_a_rewrite_typed_in_the_dm_is_compared(slack: Harness) -> None:
@@ -481,10 +494,11 @@ async def test_a_rewrite_typed_in_the_dm_is_compared(slack: Harness) -> None:
     calls = await slack.stub.wait_for("chat.postMessage", 2)
     texts = all_texts(calls[1].params["blocks"])
     assert "Before / after" in texts and "/fournil new" in texts
+    assert scores_line(slack, OPENER, REWRITE) in texts
 
 
 async def test_a_rate_limited_post_is_retried(slack: Harness) -> None:
     slack.stub.rate_limit["chat.postMessage"] = 1  # the first call gets 429, Retry-After: 1
     await slack.sender.event(event_callback(dm_event(OPENER)))
     calls = await slack.stub.wait_for("chat.postMessage", 2, within=15)
-    assert calls[1].params["blocks"][0]["text"]["text"].endswith("/100")
+    assert calls[1].params["blocks"][0]["text"]["text"] == card_header(slack, OPENER)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 from pathlib import Path
 
@@ -153,6 +154,26 @@ async def test_unreachable_api_is_one_line(coach: Coach, stub: SlackStub, tmp_pa
     settings = slack_test_settings(tmp_path, stub, slack_api_base_url=f"http://127.0.0.1:{_free_port()}/api/")
     with pytest.raises(FournilError, match="cannot reach the Slack Web API"):
         await asyncio.wait_for(run_slack(settings, coach=coach), 40)
+
+
+async def test_start_up_says_nothing_about_the_token_being_unused(
+    coach: Coach,
+    stub: SlackStub,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Bolt reads SLACK_BOT_TOKEN from the environment by itself and warned, at every start,
+    "As you gave `client` as well, `token` will be unused": noise, as the client holds it."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+    settings = slack_test_settings(tmp_path, stub)
+    with caplog.at_level(logging.INFO):
+        async with serve_slack(settings, coach, stub) as running:
+            sent = await running.sender.event(event_callback(dm_event(OPENER)))
+            assert sent.status == 200
+            await stub.wait_for("chat.postMessage")
+    assert [r.getMessage() for r in caplog.records if "token" in r.getMessage().lower()] == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 def test_tokens_from_files(tmp_path: Path, stub: SlackStub) -> None:

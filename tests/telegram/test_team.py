@@ -221,7 +221,7 @@ async def test_a_refused_dm_gets_a_note_in_the_group_never_the_coaching(
 
 
 async def test_report_sends_the_chart_then_the_text(
-    stub: BotApiStub, team_bot: RunningBot, monkeypatch: pytest.MonkeyPatch
+    stub: BotApiStub, team_bot: RunningBot, coach: Coach, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert team_of(team_bot).report is not None  # bot/app.py wires the real builder
     await exchange(stub, stub.private(MEMBERS[0], OPENER), MEMBERS[0])  # one card this month
@@ -235,7 +235,12 @@ async def test_report_sends_the_chart_then_the_text(
     assert quoted(photo) == command["message"]["message_id"]
     assert photo.at < text.at and quoted(text) is None
     assert "caption" not in photo.params
-    assert text.shown.strip()
+    # the figures of this chat's one card, not just any text
+    shown = " ".join(text.shown.split())
+    assert "1 cards: 1 first versions, 0 rewrites, from 1 reps" in shown
+    assert f"Median score: {coach.coach(OPENER).score}/100 for first versions" in shown
+    assert "Openers that end as a real question: 0% (0 of 1)" in shown
+    assert "**" not in shown
 
 
 async def test_report_without_a_builder_and_for_non_managers(

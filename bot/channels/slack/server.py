@@ -44,6 +44,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -134,6 +135,15 @@ def api_base_url(settings: Settings) -> str:
     return base if base.endswith("/") else base + "/"
 
 
+class _ClientTokenNotice(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment by itself and, since Fournil hands it
+    a client that already holds that very token, warns at every start that "token will be
+    unused": noise an operator would chase. Only that line is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
 class FournilSlackApp(AsyncApp):
     """Bolt's AsyncApp, plus the channel serving it so servers can drain its answers, and
     the signing secret the HTTP endpoint checks requests with before Bolt parses them."""
@@ -156,6 +166,9 @@ def build_app(settings: Settings, flow: CoachingFlow) -> FournilSlackApp:
     # Bolt writes request bodies (emails, phone numbers, openers) into some of its log
     # lines; its loggers take their filters from this one (see bot/logs.py).
     guard_bolt_loggers()
+    bolt_logger = logging.getLogger(BOLT_LOGGER)
+    if not any(isinstance(existing, _ClientTokenNotice) for existing in bolt_logger.filters):
+        bolt_logger.addFilter(_ClientTokenNotice())
     app = FournilSlackApp(
         channel,
         client=client,
@@ -163,7 +176,7 @@ def build_app(settings: Settings, flow: CoachingFlow) -> FournilSlackApp:
         # signature check for it. An empty string keeps Bolt from reading the environment.
         signing_secret=tokens.signing_secret or "",
         process_before_response=True,
-        logger=logging.getLogger(BOLT_LOGGER),
+        logger=bolt_logger,
     )
     channel.register(app)
     guard_bolt_loggers()  # and the loggers Bolt has just made, whatever filters they had
