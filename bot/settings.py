@@ -24,6 +24,7 @@ _SECRET_FIELDS = (
     "slack_bot_token",
     "slack_app_token",
     "slack_signing_secret",
+    "llm_api_key",
 )
 
 
@@ -52,7 +53,16 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), validation_alias=_env("FOURNIL_DATA_DIR"))
     database_url: str | None = Field(None, validation_alias=_env("FOURNIL_DATABASE_URL"))
     chroma_url: str | None = Field(None, validation_alias=_env("FOURNIL_CHROMA_URL"))
+    # The optional LLM (bot/llm/): `provider:model` as langchain's init_chat_model takes it;
+    # unset, no LLM and every card is the embedded coach's alone.
     llm: str | None = Field(None, validation_alias=_env("FOURNIL_LLM"))
+    llm_base_url: str | None = Field(None, validation_alias=_env("FOURNIL_LLM_BASE_URL"))
+    llm_api_key: SecretStr | None = Field(None, validation_alias=_env("FOURNIL_LLM_API_KEY"))
+    llm_api_key_file: Path | None = Field(None, validation_alias=_env("FOURNIL_LLM_API_KEY_FILE"))
+    # Seconds one LLM call may take, waiting for a free slot included: past it the card goes
+    # out without the LLM part. The slots bound the calls in flight (the provider's rate limit).
+    llm_timeout: float = Field(10.0, gt=0, validation_alias=_env("FOURNIL_LLM_TIMEOUT"))
+    llm_max_concurrency: int = Field(4, ge=1, validation_alias=_env("FOURNIL_LLM_MAX_CONCURRENCY"))
     language: Language = Field("en", validation_alias=_env("FOURNIL_LANGUAGE"))
     force_language: Language | None = Field(None, validation_alias=_env("FOURNIL_FORCE_LANGUAGE"))
     managers: Annotated[list[str], NoDecode] = Field(
@@ -111,7 +121,9 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r} (use a name such as Europe/Paris)") from None
         return value
 
-    @field_validator("force_language", "database_url", "chroma_url", "llm", *_SECRET_FIELDS, mode="before")
+    @field_validator(
+        "force_language", "database_url", "chroma_url", "llm", "llm_base_url", *_SECRET_FIELDS, mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -124,7 +136,8 @@ class Settings(BaseSettings):
                 try:
                     secret = path.read_text(encoding="utf-8").strip()
                 except OSError as exc:
-                    raise ValueError(f"{name.upper()}_FILE: cannot read {path}: {exc.strerror}") from None
+                    variable = _variable(f"{name}_file")
+                    raise ValueError(f"{variable}: cannot read {path}: {exc.strerror}") from None
                 setattr(self, name, SecretStr(secret))
         return self
 
@@ -134,6 +147,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'fournil.db').resolve()}"
+
+
+def _variable(field: str) -> str:
+    """The environment variable of a settings field (`llm_api_key_file` →
+    FOURNIL_LLM_API_KEY_FILE)."""
+    alias = Settings.model_fields[field].validation_alias
+    return str(alias.choices[0]) if isinstance(alias, AliasChoices) else field.upper()
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -1,0 +1,51 @@
+"""What a caller gets back from the LLM part: a value or None, and always a status.
+
+The LLM is an extra, never a dependency: every call returns instead of raising, with the
+status the card JSON carries (`"llm": {"status", "model", "reason"}`, docs/contracts.md)
+and, when something was skipped, a sentence in the card's language that the channel can
+show under the embedded card ("the LLM part was skipped: …").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.llm.prompts import Reason
+
+T = TypeVar("T")
+Status = Literal["used", "off", "fallback"]
+
+
+class LlmStatus(BaseModel):
+    """docs/contracts.md `llm`: `used` (the LLM's part is on the card, though a piece of
+    it may have been skipped: `reason` then says why), `off` (no LLM configured, or
+    `--no-llm`), `fallback` (the embedded card alone, `reason` says why)."""
+
+    model_config = ConfigDict(frozen=True)
+    status: Status
+    model: str | None = None
+    reason: Reason | None = None
+
+    @classmethod
+    def off(cls) -> LlmStatus:
+        return cls(status="off")
+
+
+class Discarded(Exception):
+    """An LLM output that failed a guardrail: not shown, and `reason` says which."""
+
+    def __init__(self, reason: Reason) -> None:
+        self.reason: Reason = reason
+        super().__init__(reason)
+
+
+@dataclass(frozen=True)
+class LlmOutcome(Generic[T]):
+    """`value` is None on fallback; `notice` is None when everything was used."""
+
+    value: T | None
+    status: LlmStatus
+    notice: str | None = None
