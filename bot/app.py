@@ -22,18 +22,21 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, InterfaceError, OperationalError
 
 from bot.core.ask import AskAnswer
+from bot.core.buyers import BuyerLibrary
 from bot.core.coach import Coach
 from bot.core.drills import DrillLibrary
 from bot.core.errors import IndexUnavailable, StoreUnavailable
 from bot.core.flow import CoachingFlow
 from bot.core.models import Reply, ReplyKind
 from bot.core.onboarding import OnboardingPath
-from bot.core.ports import PrincipleSearch, SearchHit, UnitScorer
+from bot.core.ports import PrincipleSearch, QuestionReading, SearchHit, UnitScorer
+from bot.core.practice_flow import PracticeCoach
+from bot.core.practice_strings import load_practice_strings
 from bot.core.report import build_team_report, load_report_strings, render_team_report, share_labels
 from bot.core.team import ReportBuilder, TeamCoach, TeamConfig
 from bot.core.ui import UiStrings
 from bot.knowledge.principles import PrincipleStore
-from bot.settings import Settings
+from bot.settings import Settings, with_setting_origin
 from bot.store.sql import SqlStore
 
 log = logging.getLogger(__name__)
@@ -53,8 +56,11 @@ def open_search(
 ) -> PrincipleSearch:
     """The principle index (Chroma), brought in step with the files: only changed
     documents are embedded again, so a warm start costs the time to open it."""
+    from bot.knowledge.ask_model import AskModel
     from bot.knowledge.index import PrincipleIndex, SearchTuning, chroma_client
 
+    # The learned question reader (knowledge/ask/, written by `fournil kb train`).
+    ask_model = AskModel.load(settings.knowledge_dir / "ask", principles)
     index, _ = PrincipleIndex.open(
         chroma_client(settings),
         principles,
@@ -63,6 +69,7 @@ def open_search(
         tuning=SearchTuning.load(settings.knowledge_dir / "search.yaml"),
         concepts=settings.knowledge_dir / "concepts.yaml",
         concept_cache=settings.data_dir / "concept-counts.json",
+        ask_model=ask_model,
     )
     return index
 
@@ -129,6 +136,14 @@ class LazySearch:
             self._lost(index, exc)
             raise
 
+    def read_question(self, text: str, lang: str, limit: int = 3) -> QuestionReading:
+        index = self.warm()
+        try:
+            return index.read_question(text, lang, limit)
+        except IndexUnavailable as exc:
+            self._lost(index, exc)
+            raise
+
     def related(self, text: str, limit: int = 2, gist: np.ndarray | None = None) -> list[SearchHit]:
         """No related principles during an outage: the card goes on without them."""
         try:
@@ -152,7 +167,7 @@ class LazySearch:
         log.warning(
             "%s; cards go on without related principles and questions are declined; "
             "the index is tried again every %.0f s",
-            exc,
+            with_setting_origin(str(exc)),
             self._retry_after,
         )
 
@@ -221,7 +236,8 @@ def report_builder(settings: Settings, store: SqlStore) -> ReportBuilder:
 
         since = now - timedelta(days=days)
         cards = await store.cards_between(since, now)
-        report = build_team_report(cards, since, now, share_labels(await store.consenting_users()))
+        named = share_labels(await store.consenting_users())
+        report = build_team_report(cards, since, now, named, await store.practice_between(since, now))
         texts = strings.get(ui.lang) or strings[settings.language]
         chart = await asyncio.to_thread(render_report_png, report, texts)
         return Reply(
@@ -241,6 +257,17 @@ def build_team(settings: Settings, coach: Coach, store: SqlStore) -> TeamCoach:
         onboarding=OnboardingPath.load(settings.prompts_dir / "onboarding"),
         config=team_config(settings),
         report=report_builder(settings, store),
+        buyers=BuyerLibrary.load(settings.prompts_dir / "buyers"),
+    )
+
+
+def build_practice(settings: Settings, store: SqlStore) -> PracticeCoach:
+    """`/practice` in the chats: the buyers of `prompts/buyers/`, sessions in the store."""
+    return PracticeCoach(
+        store=store,
+        buyers=BuyerLibrary.load(settings.prompts_dir / "buyers"),
+        strings=load_practice_strings(settings.prompts_dir / "practice"),
+        default_language=settings.language,
     )
 
 
@@ -343,6 +370,6 @@ async def open_flow(settings: Settings, coach: Coach | None = None) -> AsyncIter
         # again every few hours while they run).
         with store_errors(settings):
             await team.purge(datetime.now(UTC))
-        yield ResilientFlow(coach, store, team=team)
+        yield ResilientFlow(coach, store, team=team, practice=build_practice(settings, store))
     finally:
         await store.close()

@@ -2,8 +2,14 @@
 
 An opener gets a coach card; the next message in the same conversation is read as the
 rep's rewrite and gets a comparison; commands (/help, /new, /lang, /forget, /coach,
-/findings) steer. State lives in the store and is saved before the reply is returned,
-so a restart between an opener and its rewrite loses nothing.
+/findings) steer; /practice hands the conversation to a simulated buyer until /stop
+(bot.core.practice_flow). State lives in the store and is saved before the reply is
+returned, so a restart between an opener and its rewrite, or mid-practice, loses nothing.
+
+When the store is unavailable (its database server went away), the flow serves what needs
+no state: an opener still gets its card, saying it is not kept (so a rewrite cannot be
+compared with it), questions are answered, /help and /explain work; anything else gets
+one line saying the team's data store is unavailable for a moment.
 """
 
 from __future__ import annotations
@@ -12,19 +18,34 @@ import asyncio
 import re
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from bot.core.ask import MAX_PRINCIPLES, AskAnswer, compose_answer
-from bot.core.coach import Coach, InvalidOpener
+from bot.core.ask import MAX_PRINCIPLES, AskAnswer, compose_answer, decline_writing, refuse
+from bot.core.coach import Coach, InvalidOpener, compare_cards
+from bot.core.errors import IndexUnavailable, StoreUnavailable
 from bot.core.input_check import clean_text
-from bot.core.models import CoachCard, ConversationKey, IncomingMessage, Reply, ReplyKind
-from bot.core.ports import CardRecord, ConversationState, ConversationStore, DrillRun
+from bot.core.models import Category, CoachCard, ConversationKey, IncomingMessage, Reply, ReplyKind
+from bot.core.ports import (
+    CardRecord,
+    ConversationState,
+    ConversationStore,
+    DrillRun,
+    QuestionIntent,
+    QuestionReading,
+)
 from bot.core.redact import redact
 from bot.core.render import render_card, render_comparison
 from bot.core.team import ONBOARDING_STAGE, TeamCoach
 from bot.core.ui import UiStrings
 
+if TYPE_CHECKING:
+    from bot.core.practice_flow import PracticeCoach
+
 _COMMAND = re.compile(r"^\s*/(\w+)(?:@\w+)?\b\s*(.*)$", re.DOTALL)
 GHOSTWRITING_MAX_WORDS = 25
+# How many of a rep's latest cards are searched for the one a conversation last showed.
+SEEN_LOOKBACK = 50
+_CATEGORIES = {category.value for category in Category}
 
 
 @dataclass(frozen=True)
@@ -32,8 +53,62 @@ class CoachingFlow:
     coach: Coach
     store: ConversationStore
     team: TeamCoach | None = None  # drills, onboarding, reports; absent in one-shot commands
+    practice: PracticeCoach | None = None  # /practice with a simulated buyer (bot.core.practice_flow)
 
     async def handle(self, message: IncomingMessage) -> Reply:
+        try:
+            return await self._handle(message)
+        except StoreUnavailable:  # logged once per outage by the store
+            return await self.without_store(message)
+
+    async def without_store(self, message: IncomingMessage) -> Reply:
+        """The reply when the store cannot be used: what needs no stored state still works."""
+        command = _COMMAND.match(message.text or "")
+        if command is not None:
+            name, args = command.group(1).lower(), command.group(2)
+            canonical, alias_language = self._canonical_command(name)
+            lang = alias_language or _locale_language(message.locale, self.coach.languages)
+            ui = self.coach.strings(lang or self.coach.default_language)
+            if canonical == "help":
+                return Reply(kind=ReplyKind.HELP, language=ui.lang, text=ui.text("flow", "help"))
+            if canonical == "ask":
+                return (await asyncio.to_thread(self.ask, args, None))[0]
+            if canonical == "explain":
+                return self.explain(args.strip().split(" ")[0] if args.strip() else "", ui.lang)
+            if canonical == "coach":
+                return await self._card_not_kept(args, message.locale)
+            if canonical is None:
+                return Reply(kind=ReplyKind.NOTICE, language=ui.lang, text=ui.text("flow", "unknown_command"))
+            return self._store_unavailable(ui)
+        if message.reply_to is not None and message.in_group:
+            # Maybe an answer to a drill, which is never coached in front of the team.
+            lang = _locale_language(message.locale, self.coach.languages) or self.coach.default_language
+            return self._store_unavailable(self.coach.strings(lang)).model_copy(update={"private": True})
+        return await self._card_not_kept(message.text, message.locale)
+
+    async def _card_not_kept(self, text: str, locale: str | None) -> Reply:
+        early = await asyncio.to_thread(self._refusal_or_invalid, text, None, locale)
+        if isinstance(early, Reply):
+            return early
+        lang = early
+        greeting = self.coach.lexicons[lang].greeting.match(text)
+        if not greeting and self.coach.strings(lang).is_method_question(text):
+            return (await asyncio.to_thread(self.ask, text, lang))[0]
+        card = await asyncio.to_thread(self.coach.coach, text, lang)
+        ui = self.coach.strings(card.language)
+        body = self._with_notes(render_card(card, ui), ui, text)
+        return Reply(
+            kind=ReplyKind.NOTICE,  # a card with a notice: shown as text, without the rewrite button
+            language=card.language,
+            text=f"{ui.text('flow', 'card_not_kept')}\n\n{body}",
+            card=card,
+        )
+
+    @staticmethod
+    def _store_unavailable(ui: UiStrings) -> Reply:
+        return Reply(kind=ReplyKind.NOTICE, language=ui.lang, text=ui.text("flow", "store_unavailable"))
+
+    async def _handle(self, message: IncomingMessage) -> Reply:
         key = message.key
         preference = await self.store.language_preference(key.channel, key.user_id)
         command = _COMMAND.match(message.text or "")
@@ -44,6 +119,11 @@ class CoachingFlow:
             if run is not None:
                 return await self._drill_answer(message, run, preference)
         state = await self.store.load_conversation(key) or ConversationState(key=key)
+        if self.practice is not None and self.practice.active(state):
+            turn = await self.practice.turn(self, message)
+            if turn is not None:
+                return turn
+            state = ConversationState(key=key)  # the session is gone: coached as usual
         return await self._opener_or_rewrite(message.text, state, preference, message.locale)
 
     async def _drill_answer(self, message: IncomingMessage, run: DrillRun, preference: str | None) -> Reply:
@@ -63,7 +143,7 @@ class CoachingFlow:
         return self._card_reply(card, self.coach.strings(card.language), text)
 
     def ask(self, question: str, lang: str | None = None) -> tuple[Reply, AskAnswer | None]:
-        """A question about the method, answered from the principles (DESIGN.md §3 `ask`)."""
+        """A question about the method, answered from the principles (docs/contracts.md `ask`)."""
         question = clean_text(question)
         try:
             lang = self.coach.resolve_language(question, lang)
@@ -74,10 +154,50 @@ class CoachingFlow:
             return Reply(kind=ReplyKind.INVALID, language=ui.lang, text=text), None
         ui = self.coach.strings(lang)
         if self.coach.search is None:
+            if self._asks_to_write(question):  # said even without the index
+                return self._declined(None, ui)
             return Reply(kind=ReplyKind.NOTICE, language=ui.lang, text=ui.text("ask", "unavailable")), None
-        hits = self.coach.search.search(question, ui.lang, limit=MAX_PRINCIPLES)
-        answer = compose_answer(hits, ui.lang, self.coach.principles, ui)
+        reading = self.coach.search.read_question(question, ui.lang, limit=MAX_PRINCIPLES)
+        if reading.intent == QuestionIntent.WRITE_REQUEST:
+            return self._declined(reading, ui)
+        if reading.intent == QuestionIntent.OFFTOPIC:
+            answer = refuse(ui)
+        else:
+            answer = compose_answer(reading.hits, ui.lang, self.coach.principles, ui)
         return Reply(kind=ReplyKind.ANSWER, language=ui.lang, text=answer.answer), answer
+
+    def _asks_to_write(self, text: str) -> bool:
+        """A short message matching a ghost-writing pattern of any language
+        (prompts/ui/<lang>.yaml `ghostwriting`): "write it for me", « rédige-le à ma place »."""
+        return len(text.split()) <= GHOSTWRITING_MAX_WORDS and any(
+            strings.ghostwriting.search(text.lower()) for strings in self.coach.ui.values()
+        )
+
+    def _write_request(self, text: str, lang: str) -> Reply | None:
+        """The no-writing explanation when a message asks Fournil to write it. The patterns
+        propose, the learned question reader decides when the index is there ("how do I fix
+        it?" matches "fix it" but asks for advice); without the index the patterns decide."""
+        if not self._asks_to_write(text):
+            return None
+        ui = self.coach.strings(lang)
+        if self.coach.search is None:
+            return self._declined(None, ui)[0]
+        try:
+            reading = self.coach.search.read_question(text, ui.lang, limit=MAX_PRINCIPLES)
+        except IndexUnavailable:
+            return self._declined(None, ui)[0]
+        if reading.intent != QuestionIntent.WRITE_REQUEST:
+            return None
+        return self._declined(reading, ui)[0]
+
+    def _declined(self, reading: QuestionReading | None, ui: UiStrings) -> tuple[Reply, AskAnswer]:
+        """Why Fournil will not write the message, with the principle behind it: the one the
+        request's topic calls for, or the refusal's own (knowledge/ask/policy.yaml); the
+        explanation alone without the index."""
+        principle = reading.writing if reading is not None else None
+        score = reading.hits[0].score if reading is not None and reading.hits else 1.0
+        answer = decline_writing(principle, self.coach.principles, ui, score)
+        return Reply(kind=ReplyKind.REFUSAL, language=ui.lang, text=answer.answer), answer
 
     def explain(self, principle_id: str, lang: str) -> Reply:
         """A principle in full: title, key idea, body, sources (the card's "why?" button)."""
@@ -105,8 +225,9 @@ class CoachingFlow:
             return await self.team.onboarding_answer(state, text, lang)
         clean = await asyncio.to_thread(redact, text)
         if state.stage == "awaiting_rewrite" and state.versions:
-            comparison = await asyncio.to_thread(self.coach.compare, state.versions[-1], text, lang)
-            card = comparison.after
+            before = await asyncio.to_thread(self.coach.coach, state.versions[-1], lang)
+            card = await asyncio.to_thread(self.coach.coach, text, lang)
+            comparison = compare_cards(before, card, await self._seen(key, lang))
             await self.store.save_conversation(
                 state.model_copy(
                     update={"versions": [*state.versions, clean][-20:], "language": card.language}
@@ -131,6 +252,17 @@ class CoachingFlow:
     async def _record(self, key: ConversationKey, card: CoachCard, is_rewrite: bool) -> None:
         await self.store.record_card(CardRecord.from_card(key, card, is_rewrite))
 
+    async def _seen(self, key: ConversationKey, lang: str) -> tuple[int, list[Category]] | None:
+        """The score and categories of the last card this conversation showed the rep. Only
+        a redacted copy of that version is stored, and it can score a few points apart
+        (a name becomes "[name]"): the comparison starts from the score the rep saw."""
+        for record in await self.store.recent_cards(key.channel, key.user_id, SEEN_LOOKBACK):
+            if record.key.conversation_id == key.conversation_id:
+                if record.language != lang:
+                    return None  # read in another language: its score is not comparable
+                return record.score, [Category(c) for c in record.categories if c in _CATEGORIES]
+        return None
+
     def _refusal_or_invalid(self, text: str, forced: str | None, locale: str | None) -> Reply | str:
         """Returns the language to coach in, or the reply that replaces the card."""
         try:
@@ -143,13 +275,7 @@ class CoachingFlow:
                 language=reply_lang,
                 text=self.coach.invalid_message(invalid.problem, reply_lang),
             )
-        ui = self.coach.strings(lang)
-        words = len(text.split())
-        if words <= GHOSTWRITING_MAX_WORDS and any(
-            strings.ghostwriting.search(text.lower()) for strings in self.coach.ui.values()
-        ):
-            return Reply(kind=ReplyKind.REFUSAL, language=ui.lang, text=ui.text("flow", "refusal"))
-        return lang
+        return self._write_request(text, lang) or lang
 
     def _card_reply(self, card: CoachCard, ui: UiStrings, original: str) -> Reply:
         return Reply(
@@ -225,6 +351,8 @@ class CoachingFlow:
             return notice(ReplyKind.NOTICE, "flow", "rewrite_prompt")
         if command == "explain":
             return self.explain(args.strip().split(" ")[0] if args.strip() else "", ui.lang)
+        if self.practice is not None and command in {"practice", "stop"}:
+            return await self.practice.command(self, message, command, args, ui)
         if self.team is not None and command is not None:
             team_reply = await self.team.command(message, command, args, ui)
             if team_reply is not None:

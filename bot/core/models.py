@@ -28,6 +28,7 @@ class Category(StrEnum):
     SELF_FOCUS = "self_focus"
     MEETING_ASK = "meeting_ask"
     CLOSED_QUESTION = "closed_question"
+    WHY_QUESTION = "why_question"  # "why did you…?": asks the buyer to defend a choice
     NO_QUESTION = "no_question"
     STACKED_QUESTIONS = "stacked_questions"
     PRESSURE = "pressure"
@@ -118,6 +119,7 @@ class ReplyKind(StrEnum):
     SUMMARY = "summary"  # the anonymous summary when a drill closes
     REPORT = "report"
     LESSON = "lesson"  # an onboarding step
+    PRACTICE = "practice"  # a practice session's intro, a buyer's turn, or its debrief
 
 
 class Reply(_Frozen):
@@ -135,6 +137,9 @@ class Reply(_Frozen):
     private: bool = False
     image: bytes | None = None  # a PNG to send with the text (the team report's chart)
     drill_run: int | None = None  # this reply is a drill post: tell the run its message id
+    # A practice drill posted to a team: the drill each member may practise in private
+    # (channels add their way to start it, a button or a link to the bot's DM).
+    practice: str | None = None
 
 
 class ConversationKey(_Frozen):

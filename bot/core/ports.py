@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.core.models import Category, CoachCard, ConversationKey, PrincipleRef
+from bot.core.practice import PracticeSession
 
 
 class PrincipleText(BaseModel):
@@ -41,9 +43,35 @@ class SearchHit(BaseModel):
     similarity: float
 
 
+class QuestionIntent(StrEnum):
+    """What a question to `ask` is: one the principles answer, one outside the method, or
+    a request to write the message for the rep (which Fournil declines, explaining why)."""
+
+    ANSWER = "answer"
+    OFFTOPIC = "offtopic"
+    WRITE_REQUEST = "write_request"
+
+
+class QuestionReading(BaseModel):
+    """How a question was read: its intent and the principles behind it, best first (the
+    principles that answer it; for a write request, the principle behind the refusal or
+    the one its topic calls for; none when it is off-topic)."""
+
+    model_config = ConfigDict(frozen=True)
+    intent: QuestionIntent
+    hits: list[SearchHit] = Field(default_factory=list)
+    # The principle to cite if the message is a request to write (whatever `intent`
+    # says: the chat's own ghost-writing patterns may recognise one the reader did not).
+    writing: str | None = None
+
+
 class PrincipleSearch(Protocol):
     def search(self, text: str, lang: str, limit: int = 3) -> list[SearchHit]:
         """Principles that answer a question; empty when none is relevant."""
+        ...
+
+    def read_question(self, text: str, lang: str, limit: int = 3) -> QuestionReading:
+        """A question's intent and its principles, from one embedding of it."""
         ...
 
     def related(self, text: str, limit: int = 2, gist: np.ndarray | None = None) -> list[SearchHit]:
@@ -262,4 +290,37 @@ class TeamStore(Protocol):
 
     async def purge_before(self, cutoff: datetime) -> int:
         """Deletes stored openers, cards and answers older than `cutoff` (retention)."""
+        ...
+
+
+class PracticeRecord(BaseModel):
+    """A practice session as the store keeps it: whose it is (the conversation it runs in),
+    the session itself (`PracticeSession`: counters, scores, reactions, the keys of the
+    buyer's lines and a few redacted words of the rep, never a whole message), and when it
+    started, last moved and ended (`ended_at` None: the rep is still in it)."""
+
+    model_config = ConfigDict(frozen=True)
+    key: ConversationKey
+    session: PracticeSession
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+class PracticeStore(Protocol):
+    """Practice sessions, saved after every turn so a restart mid-session loses nothing;
+    `/forget` deletes them with the rest of the user's rows, retention purges them."""
+
+    async def save_practice(self, record: PracticeRecord) -> None:
+        """Inserts the session, or replaces the stored one with the same session id."""
+        ...
+
+    async def open_practice(self, key: ConversationKey) -> PracticeRecord | None:
+        """The session the rep is in for this conversation (not ended), the latest if several."""
+        ...
+
+    async def practice_between(
+        self, since: datetime, until: datetime, channel: str | None = None
+    ) -> list[PracticeRecord]:
+        """Sessions started in [since, until), oldest first (the team report)."""
         ...

@@ -48,6 +48,7 @@ PRIORITY: tuple[Category, ...] = (
     Category.SELF_FOCUS,
     Category.STACKED_QUESTIONS,
     Category.CLOSED_QUESTION,
+    Category.WHY_QUESTION,
     Category.TOO_LONG,
     Category.NO_QUESTION,
 )

@@ -41,6 +41,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
         "no_buyer",
         "unknown_buyer",
     ),
+    "chat": ("how", "turn", "already", "none", "private", "unknown", "after"),
     "coaching": (
         "listened",
         "not_listened",
@@ -80,6 +81,8 @@ class PracticeFile(BaseModel):
     channels: dict[str, str]
     reactions: dict[str, str]
     cli: dict[str, str]
+    # What the chat channels say around a session (bot/core/practice_flow.py).
+    chat: dict[str, str]
     coaching: dict[str, str]
     debrief: dict[str, str]
     try_next: dict[str, str]

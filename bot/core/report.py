@@ -14,7 +14,12 @@ Definitions, so every figure can be checked by hand:
 - a category's *share* is the share of first versions that have it; its *trend* compares that
   share in the first and second half of the period: rising or falling when it moved by
   `TREND_POINTS` percentage points or more, steady otherwise (the report says so);
-- weeks start on Monday (ISO weeks); a conversation belongs to the week of its opener.
+- weeks start on Monday (ISO weeks); a conversation belongs to the week of its opener;
+- a *practice session* is one `/practice` in a chat, started in the period, whoever ran
+  it (anonymous, like the cards); the buyer *opened up* in it
+  when some turn got `engaged`, and the *messages until the buyer opens up* of such a
+  session is the number of that first engaged turn (2: the rep's second message did it);
+  the report gives their median.
 No rep is named unless the caller passes them in `named` (those who opted in): the report
 itself holds no user id, only a count of distinct reps.
 """
@@ -36,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.core.errors import KnowledgeError
 from bot.core.models import Category
-from bot.core.ports import CardRecord
+from bot.core.ports import CardRecord, PracticeRecord
 
 Trend = Literal["up", "down", "flat"]
 TOP_CATEGORIES = 5
@@ -94,6 +99,10 @@ class TeamReport(_Frozen):
     top_categories: tuple[CategoryStat, ...] = ()
     weeks: tuple[WeekStat, ...] = ()
     named_reps: tuple[RepStat, ...] = ()
+    practice_sessions: int = 0
+    practice_reps: int = 0  # distinct reps who practised: a count, never who
+    practice_engaged: int = 0  # sessions where the buyer opened up
+    practice_median_turns: float | None = None  # messages until the buyer opened up, median
 
     @property
     def empty(self) -> bool:
@@ -172,17 +181,25 @@ def _trend(first: tuple[int, int], second: tuple[int, int]) -> tuple[float | Non
     return p1, p2, "up" if points > 0 else "down"
 
 
+def _first_engaged(record: PracticeRecord) -> int | None:
+    return next((turn.turn for turn in record.session.turns if turn.reaction == "engaged"), None)
+
+
 def build_team_report(
     cards: Sequence[CardRecord],
     since: datetime,
     until: datetime,
     named: Mapping[tuple[str, str], str] | None = None,
+    practice: Sequence[PracticeRecord] = (),
 ) -> TeamReport:
-    """Figures for the cards created in [since, until). `named` maps (channel, user_id) of
-    the reps who opted in to the label to show; nobody else appears, even by id."""
+    """Figures for the cards created and the practice sessions started in [since, until).
+    `named` maps (channel, user_id) of the reps who opted in to the label to show; nobody
+    else appears, even by id."""
     since, until = _utc(since), _utc(until)
     if until <= since:
         raise ValueError("the period must end after it starts")
+    sessions = [p for p in practice if p.created_at is not None and since <= _utc(p.created_at) < until]
+    opened = [turn for turn in map(_first_engaged, sessions) if turn is not None]
     inside = [c for c in cards if c.created_at is not None and since <= _utc(c.created_at) < until]
     firsts = [c for c in inside if not c.is_rewrite]
     rewrites = [c for c in inside if c.is_rewrite]
@@ -273,6 +290,10 @@ def build_team_report(
         top_categories=tuple(top),
         weeks=tuple(weeks),
         named_reps=tuple(reps),
+        practice_sessions=len(sessions),
+        practice_reps=len({(p.key.channel, p.key.user_id) for p in sessions}),
+        practice_engaged=len(opened),
+        practice_median_turns=_median(opened),
     )
 
 
@@ -296,6 +317,8 @@ TEXT_KEYS = frozenset(
         "rep_line",
         "anonymous",
         "missing",
+        "practice",
+        "practice_never",
     }
 )
 CHART_KEYS = frozenset(
@@ -470,6 +493,7 @@ def render_team_report(report: TeamReport, strings: ReportStrings) -> str:
     lines = [f"**{s.text('title')} · {s.period(report)}**"]
     if report.empty:
         lines.append(s.text("empty"))
+        lines += _practice_lines(report, s)
         lines.append("")
         lines.append(f"_{s.text('anonymous')}_")
         return "\n".join(lines)
@@ -495,6 +519,7 @@ def render_team_report(report: TeamReport, strings: ReportStrings) -> str:
             conversations=report.conversations,
         )
     )
+    lines += _practice_lines(report, s)
     if report.top_categories:
         lines += ["", f"**{s.text('categories_title')}**"]
         for stat in report.top_categories:
@@ -544,3 +569,21 @@ def render_team_report(report: TeamReport, strings: ReportStrings) -> str:
             )
     lines += ["", f"_{s.text('anonymous')}_"]
     return "\n".join(lines)
+
+
+def _practice_lines(report: TeamReport, s: ReportStrings) -> list[str]:
+    """The practice figures, as a bullet; nothing when nobody practised in the period."""
+    if not report.practice_sessions:
+        return []
+    if not report.practice_engaged:
+        return ["- " + s.text("practice_never", sessions=report.practice_sessions, reps=report.practice_reps)]
+    return [
+        "- "
+        + s.text(
+            "practice",
+            sessions=report.practice_sessions,
+            reps=report.practice_reps,
+            engaged=report.practice_engaged,
+            turns=s.number(report.practice_median_turns),
+        )
+    ]

@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from bot.core.buyers import BuyerLibrary
 from bot.core.coach import Coach
 from bot.core.drills import Drill, DrillLibrary
+from bot.core.errors import StoreUnavailable
 from bot.core.models import Comparison, IncomingMessage, Reply, ReplyKind
 from bot.core.onboarding import OnboardingPath, OnboardingStep, check_passed
 from bot.core.ports import (
@@ -79,6 +81,9 @@ class TeamCoach:
     config: TeamConfig = field(default_factory=TeamConfig)
     report: ReportBuilder | None = None
     rng: random.Random = field(default_factory=random.Random)
+    # The practice buyers (prompts/buyers/): `/drill now ID practice` invites the team to
+    # practise privately against the buyer of that drill.
+    buyers: BuyerLibrary | None = None
 
     # ---- commands -------------------------------------------------------------------
 
@@ -146,6 +151,9 @@ class TeamCoach:
             return _notice(ui, ui.text("team", "group_only"))
         channel = message.key.channel
         if verb in {"now", "maintenant"}:
+            practice = self._practice_drill(words[1:], ui)
+            if practice is not None:
+                return practice
             started = await self.start_drill(channel, chat, message.key.user_id, ui.lang, rest or None)
             return started if isinstance(started, Reply) else started[1]
         if verb in {"list", "liste"}:
@@ -159,6 +167,29 @@ class TeamCoach:
             summary = await self.close(run, _now())
             return summary or _notice(ui, ui.text("team", "no_open_drill"))
         return await self._schedule(message, chat, args, ui)
+
+    def _practice_drill(self, words: list[str], ui: UiStrings) -> Reply | None:
+        """`/drill now ID practice`: the drill's buyer and opener posted to the team with an
+        invitation to practise privately (`Reply.practice`; channels add a button or a link
+        to their DM). No run is opened: each member's practice is their own session, counted
+        in the team report. None when the words do not ask for a practice drill."""
+        aliases = {alias for u in self.coach.ui.values() for alias in u.data.commands.get("practice", [])}
+        if len(words) != 2 or words[1].lower() not in aliases:
+            return None
+        name = words[0].strip().lower()
+        sheet = self.buyers.find(name, ui.lang) if self.buyers is not None else None
+        drill = self.drills.get(sheet.drill, ui.lang) if sheet is not None and sheet.drill else None
+        if drill is None:
+            sheets = self.buyers.for_language(ui.lang) if self.buyers is not None else []
+            playable = {s.drill for s in sheets if s.drill and self.drills.get(s.drill, ui.lang)}
+            ids = ", ".join(sorted(playable))
+            return _notice(ui, ui.text("team", "practice_no_buyer", drill=words[0].strip(), ids=ids))
+        return Reply(
+            kind=ReplyKind.DRILL,
+            language=ui.lang,
+            text=render_practice_drill(drill, ui),
+            practice=drill.id,
+        )
 
     async def start_drill(
         self,
@@ -590,6 +621,8 @@ class DrillClock:
         while not stop.is_set():
             try:
                 await self.tick()
+            except StoreUnavailable as exc:  # logged once per outage by the store; next tick tries again
+                log.debug("drill clock: %s", exc)
             except Exception:  # a failed post must not stop next week's drill
                 log.exception("drill clock tick failed")
             with contextlib.suppress(TimeoutError):
@@ -611,6 +644,22 @@ def render_drill(drill: Drill, ui: UiStrings, closes: str) -> str:
         "",
         ui.text("team", "drill_how", closes=closes),
     ]
+    return "\n".join(lines)
+
+
+def render_practice_drill(drill: Drill, ui: UiStrings) -> str:
+    """A practice drill's post: the buyer, the situation and the weak opener, then the
+    invitation to practise the conversation after it, privately."""
+    level = ui.text("team", "drill_level", level=drill.level)
+    lines = [
+        f"**{ui.text('team', 'drill_title', title=drill.title)}** ({level})",
+        "",
+        f"**{ui.text('team', 'drill_buyer')}:** {drill.buyer}",
+        f"**{ui.text('team', 'drill_context')}:** {drill.context}",
+    ]
+    if drill.opener:
+        lines.append(f"**{ui.text('team', 'drill_opener')}:** “{drill.opener}”")
+    lines += ["", ui.text("team", "practice_drill_how", drill=drill.id)]
     return "\n".join(lines)
 
 

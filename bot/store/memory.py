@@ -17,6 +17,7 @@ from bot.core.ports import (
     DrillRun,
     DrillSchedule,
     OnboardingProgress,
+    PracticeRecord,
 )
 
 
@@ -35,6 +36,7 @@ class MemoryStore:
         self._runs: dict[int, DrillRun] = {}
         self._answers: dict[tuple[int, str, str], DrillAnswer] = {}
         self._progress: dict[tuple[str, str], OnboardingProgress] = {}
+        self._practice: dict[str, PracticeRecord] = {}  # by session id, in insertion order
         self._next_id = 0
 
     def _new_id(self) -> int:
@@ -87,7 +89,10 @@ class MemoryStore:
         for answer_key in answers:
             del self._answers[answer_key]
         progress = self._progress.pop(who, None) is not None
-        changed += int(user) + len(answers) + int(progress)
+        practice = [i for i, r in self._practice.items() if (r.key.channel, r.key.user_id) == who]
+        for session_id in practice:
+            del self._practice[session_id]
+        changed += int(user) + len(answers) + int(progress) + len(practice)
         for schedule_id, schedule in self._schedules.items():
             if (schedule.channel, schedule.created_by) == who:
                 self._schedules[schedule_id] = schedule.model_copy(update={"created_by": ""})
@@ -107,6 +112,7 @@ class MemoryStore:
             + sum((c.key.channel, c.key.user_id) == who for c in self.cards)
             + sum((k[1], k[2]) == who for k in self._answers)
             + int(who in self._progress)
+            + sum((r.key.channel, r.key.user_id) == who for r in self._practice.values())
             + sum((s.channel, s.created_by) == who for s in self._schedules.values())
             + sum((r.channel, r.opened_by) == who for r in self._runs.values())
         )
@@ -247,4 +253,41 @@ class MemoryStore:
         old_events = [k for k, claimed_at in self._events.items() if claimed_at < cutoff]
         for event_key in old_events:
             del self._events[event_key]
-        return len(old_conversations) + before - len(self.cards) + len(old_answers) + len(old_events)
+        old_practice = [
+            i for i, r in self._practice.items() if r.updated_at is not None and r.updated_at < cutoff
+        ]
+        for session_id in old_practice:
+            del self._practice[session_id]
+        return (
+            len(old_conversations)
+            + before
+            - len(self.cards)
+            + len(old_answers)
+            + len(old_events)
+            + len(old_practice)
+        )
+
+    # --- PracticeStore -------------------------------------------------------------------
+
+    async def save_practice(self, record: PracticeRecord) -> None:
+        now = _now()
+        previous = self._practice.get(record.session.id)
+        created = record.created_at or (previous.created_at if previous is not None else None) or now
+        key = previous.key if previous is not None else record.key
+        self._practice[record.session.id] = record.model_copy(
+            update={"key": key, "created_at": created, "updated_at": now}
+        )
+
+    async def open_practice(self, key: ConversationKey) -> PracticeRecord | None:
+        mine = [r for r in self._practice.values() if r.key == key and r.ended_at is None]
+        return max(mine, key=lambda r: r.created_at or _now(), default=None)
+
+    async def practice_between(
+        self, since: datetime, until: datetime, channel: str | None = None
+    ) -> list[PracticeRecord]:
+        found = [
+            r
+            for r in self._practice.values()
+            if r.created_at is not None and since <= r.created_at < until and channel in (None, r.key.channel)
+        ]
+        return sorted(found, key=lambda r: r.created_at or since)

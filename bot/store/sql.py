@@ -1,5 +1,5 @@
-"""Conversations, cards, drills, onboarding and consent in SQL: SQLite by default, PostgreSQL
-when the team grows (`FOURNIL_DATABASE_URL=postgresql://…`).
+"""Conversations, cards, drills, onboarding, consent and practice sessions in SQL: SQLite
+by default, PostgreSQL when the team grows (`FOURNIL_DATABASE_URL=postgresql://…`).
 
 Every message commits before the reply goes out, so a crash or a restart between an
 opener and its rewrite loses nothing. Only redacted text is ever written here.
@@ -13,17 +13,30 @@ Every query here is plain SQLAlchemy that both SQLite and PostgreSQL run; upsert
 dialect's `INSERT … ON CONFLICT`. Races between replicas are settled by the database:
 `claim_event`, `advance_schedule` and `close_run` are single conditional statements, and
 only the call whose statement changed a row acts.
+
+A database server that goes away while the bots run (a restart, a fail-over, a network
+cut) is an outage, not a bug: every public method raises `StoreUnavailable` (one line
+naming the password-free URL and the setting) instead of the driver's error, the outage is
+logged once, and each later call tries the server again, so the store recovers by itself.
+Pooled connections are checked before use (`pool_pre_ping`), so none left stale by a
+restart fails a request. A call that could not even connect ran nothing; for the first
+`reconnect_grace` seconds of an outage it is tried again after a short pause, so a restart
+of a few seconds only delays the replies (and events are still claimed exactly once).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import inspect as pyinspect
 import json
-from collections.abc import Sequence
+import logging
+import time
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -50,9 +63,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from bot.core.errors import StoreUnavailable
 from bot.core.models import ConversationKey
 from bot.core.ports import (
     CardRecord,
@@ -61,8 +76,16 @@ from bot.core.ports import (
     DrillRun,
     DrillSchedule,
     OnboardingProgress,
+    PracticeRecord,
 )
+from bot.core.practice import PracticeSession
 from bot.logs import guard_sql_loggers
+from bot.settings import with_setting_origin
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
+StoreT = TypeVar("StoreT", bound="SqlStore")
 
 MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
 # The revision that describes the tables the store made before it had migrations: a
@@ -70,6 +93,19 @@ MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
 LEGACY_REVISION = "0001"
 # Held while migrating on PostgreSQL, so replicas starting together migrate one at a time.
 _MIGRATION_LOCK_KEY = 0x666F75726E696C  # "fournil"
+# A PostgreSQL connection attempt gives up after this long (asyncpg would wait a minute):
+# a server that does not answer must not hold a rep's reply that long.
+CONNECT_TIMEOUT_SECONDS = 5.0
+# For this long after the database stopped answering, a call that could not connect is
+# tried again after a short pause (a restart or a fail-over of a few seconds goes
+# unnoticed); past it, each call tries once and gives up at once.
+RECONNECT_GRACE_SECONDS = 5.0
+_RECONNECT_PAUSES = (0.05, 0.1, 0.2, 0.4, 0.8, 1.0)
+# SQLSTATEs of a server that cannot be reached or is going away: connection exceptions
+# (class 08), shutdown by an administrator or a crash, starting up, too many connections.
+_OUTAGE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+# … of them, those a server sends instead of accepting a connection: nothing ran.
+_NOT_NOW_SQLSTATES = frozenset({"57P03", "53300"})
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -220,6 +256,22 @@ class OnboardingProgressRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
 
 
+class PracticeSessionRow(Base):
+    """A practice session: the `PracticeSession` JSON (no whole message of the rep, only
+    the redacted words it kept), keyed by its id and found by its conversation."""
+
+    __tablename__ = "practice_sessions"
+    __table_args__ = (Index("ix_practice_sessions_key", "channel", "user_id", "conversation_id"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(128))
+    conversation_id: Mapped[str] = mapped_column(String(128))
+    session: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
 # Every column that holds a platform user id, and what `/forget` does with its rows:
 # "delete" the row, or "blank" the id when the row must survive for the team (a schedule
 # the manager set up, a drill that was posted). Each of these tables also has `channel`.
@@ -231,6 +283,7 @@ USER_REFERENCES: tuple[tuple[str, str, Literal["delete", "blank"]], ...] = (
     ("cards", "user_id", "delete"),
     ("drill_answers", "user_id", "delete"),
     ("onboarding_progress", "user_id", "delete"),
+    ("practice_sessions", "user_id", "delete"),
     ("drill_schedules", "created_by", "blank"),
     ("drill_runs", "opened_by", "blank"),
 )
@@ -339,11 +392,174 @@ def _progress(row: OnboardingProgressRow) -> OnboardingProgress:
     )
 
 
-class SqlStore:
-    """Implements the core's `ConversationStore` and `TeamStore` ports."""
+def _practice(row: PracticeSessionRow) -> PracticeRecord:
+    return PracticeRecord(
+        key=ConversationKey(channel=row.channel, user_id=row.user_id, conversation_id=row.conversation_id),
+        session=PracticeSession.model_validate_json(row.session),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        ended_at=row.ended_at,
+    )
 
-    def __init__(self, engine: AsyncEngine) -> None:
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The error, the driver's error it wraps and their causes, without looping."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        link = pending.pop(0)
+        if link is None or id(link) in seen:
+            continue
+        seen.add(id(link))
+        yield link
+        orig = getattr(link, "orig", None)
+        pending += [orig if isinstance(orig, BaseException) else None, link.__cause__, link.__context__]
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0].strip() if lines else type(exc).__name__
+
+
+def connection_failure(exc: BaseException) -> str | None:
+    """Why the database server could not be used, when `exc` says it cannot be reached or
+    dropped the connection (refused, reset, timed out, shut down, restarting); None for
+    any other error (a constraint, a bug), which is not an outage."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return _first_line(exc.orig if isinstance(exc.orig, BaseException) else exc)
+    for link in _causes(exc):
+        if isinstance(link, OSError) and link.filename is None:  # refused, reset, timed out, DNS
+            return _first_line(link)
+        state = getattr(link, "sqlstate", None)
+        if isinstance(state, str) and (state.startswith("08") or state in _OUTAGE_SQLSTATES):
+            return _first_line(link)
+    return None
+
+
+def _could_not_connect(exc: BaseException) -> bool:
+    """Whether a call failed before anything ran: the server refused the connection or
+    accepts none yet (starting up, shutting down, full), or the driver failed while
+    connecting (its own error, which SQLAlchemy wraps only around statements and commits)."""
+    for link in _causes(exc):
+        if isinstance(link, ConnectionRefusedError) or getattr(link, "sqlstate", None) in _NOT_NOW_SQLSTATES:
+            return True
+    return not isinstance(exc, SQLAlchemyError)
+
+
+class StoreOutage:
+    """The store's view of its database server: up, or unreachable since some moment.
+
+    Says whether an error is an outage (`unavailable`), whether a call may wait and try
+    again (`pause`), and keeps the log to one warning per outage (when a call first has
+    to give up) and one line when the server answers again."""
+
+    def __init__(self, where: str, grace: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.where = where
+        self.grace = grace
+        self._clock = clock
+        self.since: float | None = None
+        self._warned = False
+
+    @property
+    def down(self) -> bool:
+        return self.since is not None
+
+    def unavailable(self, exc: BaseException) -> StoreUnavailable | None:
+        cause = connection_failure(exc)
+        if cause is None:
+            return None
+        if self.since is None:
+            self.since = self._clock()
+        return StoreUnavailable(f"{self.where} cannot be reached ({cause})", "FOURNIL_DATABASE_URL")
+
+    def pause(self, exc: BaseException, attempt: int, idempotent: bool) -> float | None:
+        """How long to wait before trying a call again, or None to give up now: only within
+        the grace period of the outage, and only a call that could not connect (it ran
+        nothing) or whose effect is the same when run twice (a read, an upsert, a delete;
+        not a claim or a compare-and-set, whose commit may have landed unseen)."""
+        if self.since is None or not (idempotent or _could_not_connect(exc)):
+            return None
+        if self._clock() - self.since >= self.grace:
+            return None
+        return _RECONNECT_PAUSES[min(attempt, len(_RECONNECT_PAUSES) - 1)]
+
+    def gave_up(self, error: StoreUnavailable) -> None:
+        if self._warned:
+            return
+        self._warned = True
+        log.warning(
+            "%s; replies that need the team's data say it is unavailable for a moment, "
+            "cards are given but not kept; the database is tried again at each request",
+            with_setting_origin(str(error)),
+        )
+
+    def answered(self) -> None:
+        if self.since is None:
+            return
+        seconds = self._clock() - self.since
+        if self._warned:
+            log.info("%s answers again, after %.1f s: replies use the team's data again", self.where, seconds)
+        else:
+            log.info("%s answers again, after %.1f s (requests waited, none refused)", self.where, seconds)
+        self.since, self._warned = None, False
+
+
+def _guarded(
+    method: Callable[Concatenate[StoreT, P], Coroutine[Any, Any, T]], idempotent: bool
+) -> Callable[Concatenate[StoreT, P], Coroutine[Any, Any, T]]:
+    @functools.wraps(method)
+    async def guarded(self: StoreT, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        outage = self.outage
+        attempt = 0
+        while True:
+            try:
+                result = await method(self, *args, **kwargs)
+            except Exception as exc:
+                error = outage.unavailable(exc)
+                if error is None:
+                    raise
+                pause = outage.pause(exc, attempt, idempotent)
+                if pause is None:
+                    outage.gave_up(error)
+                    raise error from exc
+                attempt += 1
+                await asyncio.sleep(pause)
+                continue
+            outage.answered()
+            return result
+
+    return guarded
+
+
+# The store's methods whose second run would not do what the first did: a claim, a
+# compare-and-set, or an insert of a new row. A new method of that kind must be listed
+# here; every other one is tried again during the first seconds of an outage.
+_RUN_ONCE = frozenset(
+    {
+        "claim_event", "advance_schedule", "close_run", "remove_schedule",
+        "record_card", "add_schedule", "open_run",
+    }
+)  # fmt: skip
+
+
+def _outage_aware(cls: type[StoreT]) -> type[StoreT]:
+    """Every public coroutine method of the store goes through `_guarded`. Each one is a
+    single transaction, so one that could not connect ran nothing and may run again."""
+    for name, member in list(vars(cls).items()):
+        if not name.startswith("_") and name != "close" and pyinspect.iscoroutinefunction(member):
+            setattr(cls, name, _guarded(member, idempotent=name not in _RUN_ONCE))
+    return cls
+
+
+@_outage_aware
+class SqlStore:
+    """Implements the core's `ConversationStore`, `TeamStore` and `PracticeStore` ports."""
+
+    def __init__(self, engine: AsyncEngine, reconnect_grace: float = RECONNECT_GRACE_SECONDS) -> None:
         self._engine = engine
+        shown = engine.url.set(drivername=engine.url.get_backend_name())  # as configured: no driver
+        where = f"the database at {shown.render_as_string(hide_password=True)}"
+        self.outage = StoreOutage(where, reconnect_grace)
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         # SQLite takes one writer at a time: queue writes inside the process instead of
         # letting concurrent users hit "database is locked" under a burst.
@@ -353,7 +569,7 @@ class SqlStore:
         self._claims = 0
 
     @classmethod
-    async def open(cls, url: str) -> SqlStore:
+    async def open(cls, url: str, reconnect_grace: float = RECONNECT_GRACE_SECONDS) -> SqlStore:
         """Connects and migrates the schema to the latest revision (a no-op when it is)."""
         parsed = make_url(async_url(url))
         if parsed.drivername.startswith("sqlite") and parsed.database:
@@ -362,7 +578,17 @@ class SqlStore:
         # exceptions' messages ("[parameters: …]"), which end up in tracebacks; the
         # drivers' own loggers are filtered too (bot/logs.py).
         guard_sql_loggers()
-        engine = create_async_engine(parsed, hide_parameters=True)
+        if parsed.drivername.startswith("postgresql"):
+            # A connection a restarted server dropped is replaced before use, never handed
+            # to a request; an unreachable server is given up after a few seconds.
+            engine = create_async_engine(
+                parsed,
+                hide_parameters=True,
+                pool_pre_ping=True,
+                connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
+            )
+        else:
+            engine = create_async_engine(parsed, hide_parameters=True)
         if parsed.drivername.startswith("sqlite"):
             # WAL lets readers work while a card is saved; NORMAL sync is still crash-safe
             # in WAL mode and cuts the cost of the several commits each message makes.
@@ -374,7 +600,7 @@ class SqlStore:
         except BaseException:
             await engine.dispose()
             raise
-        return cls(engine)
+        return cls(engine, reconnect_grace)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -752,16 +978,70 @@ class SqlStore:
             return [_card(row) for row in rows]
 
     async def purge_before(self, cutoff: datetime) -> int:
-        """Deletes conversations last touched, and cards, answers and event ids made, before
-        `cutoff`; returns how many rows went."""
+        """Deletes conversations and practice sessions last touched, and cards, answers and
+        event ids made, before `cutoff`; returns how many rows went."""
         statements: Sequence[Any] = (
             delete(ConversationRow).where(ConversationRow.updated_at < cutoff),
             delete(CardRow).where(CardRow.created_at < cutoff),
             delete(DrillAnswerRow).where(DrillAnswerRow.created_at < cutoff),
             delete(ProcessedEventRow).where(ProcessedEventRow.created_at < cutoff),
+            delete(PracticeSessionRow).where(PracticeSessionRow.updated_at < cutoff),
         )
         deleted = 0
         async with self._write_lock, self._engine.begin() as conn:
             for statement in statements:
                 deleted += _rowcount(await conn.execute(statement))
         return deleted
+
+    # --- PracticeStore -----------------------------------------------------------------
+
+    async def save_practice(self, record: PracticeRecord) -> None:
+        key, now = record.key, _now()
+        values: dict[str, Any] = {
+            "session": record.session.model_dump_json(),
+            "updated_at": now,
+            "ended_at": record.ended_at,
+        }
+        statement = self._insert(PracticeSessionRow).values(
+            id=record.session.id,
+            channel=key.channel,
+            user_id=key.user_id,
+            conversation_id=key.conversation_id,
+            created_at=record.created_at or now,
+            **values,
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["id"], set_={name: statement.excluded[name] for name in values}
+        )
+        async with self._write_lock, self._engine.begin() as conn:
+            await conn.execute(statement)
+
+    async def open_practice(self, key: ConversationKey) -> PracticeRecord | None:
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(PracticeSessionRow)
+                .where(
+                    PracticeSessionRow.channel == key.channel,
+                    PracticeSessionRow.user_id == key.user_id,
+                    PracticeSessionRow.conversation_id == key.conversation_id,
+                    PracticeSessionRow.ended_at.is_(None),
+                )
+                .order_by(PracticeSessionRow.created_at.desc(), PracticeSessionRow.id)
+                .limit(1)
+            )
+            return _practice(row) if row is not None else None
+
+    async def practice_between(
+        self, since: datetime, until: datetime, channel: str | None = None
+    ) -> list[PracticeRecord]:
+        """Sessions started in [since, until), oldest first."""
+        statement = select(PracticeSessionRow).where(
+            PracticeSessionRow.created_at >= since, PracticeSessionRow.created_at < until
+        )
+        if channel is not None:
+            statement = statement.where(PracticeSessionRow.channel == channel)
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                statement.order_by(PracticeSessionRow.created_at, PracticeSessionRow.id)
+            )
+            return [_practice(row) for row in rows]

@@ -104,7 +104,7 @@ async def test_a_fresh_database_is_migrated_to_head(sql_url: str) -> None:
     store = await SqlStore.open(sql_url)
     await store.close()
     tables, version = await run_on(sql_url, tables_and_version)
-    assert version == HEAD == "0002"
+    assert version == HEAD == "0003"
     assert tables == set(Base.metadata.tables) | {"alembic_version"}
 
 

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from bot.core.models import ConversationKey
-from bot.core.ports import ConversationState, OnboardingProgress
+from bot.core.ports import ConversationState, OnboardingProgress, PracticeRecord
+from bot.core.practice import PracticeSession
 from bot.store.sql import USER_ID_COLUMN_NAMES, USER_REFERENCES, Base, SqlStore
 from tests.store.conftest import Store
 from tests.store.test_team_store import MONDAY_9, answer, card, drill, weekly
@@ -28,6 +29,8 @@ async def populate(store: Store, user_id: str, run_id: int) -> None:
     await store.save_progress(OnboardingProgress(channel="slack", user_id=user_id, step=2, passed=[1]))
     await store.add_schedule(weekly(created_by=user_id))
     await store.open_run(drill().model_copy(update={"opened_by": user_id}))
+    session = PracticeSession(id=f"practice-{user_id}", buyer="fitness-hr-director", lang="en")
+    await store.save_practice(PracticeRecord(key=key, session=session))
 
 
 async def test_forget_leaves_no_row_naming_the_user(store: Store) -> None:
@@ -35,13 +38,17 @@ async def test_forget_leaves_no_row_naming_the_user(store: Store) -> None:
     assert run.id is not None
     await populate(store, "U1", run.id)
     await populate(store, "U2", run.id)
-    # conversation, user (language + consent), card, answer, progress, schedule, run
-    assert await store.count_user_rows("slack", "U1") == 7
-    assert await store.count_user_rows("slack", "U2") == 7
+    # conversation, user (language + consent), card, answer, progress, schedule, run,
+    # practice session
+    assert await store.count_user_rows("slack", "U1") == 8
+    assert await store.count_user_rows("slack", "U2") == 8
 
-    assert await store.forget_user("slack", "U1") == 7
+    assert await store.forget_user("slack", "U1") == 8
     assert await store.count_user_rows("slack", "U1") == 0
-    assert await store.count_user_rows("slack", "U2") == 7
+    assert await store.count_user_rows("slack", "U2") == 8
+    key = ConversationKey(channel="slack", user_id="U1", conversation_id="D1")
+    assert await store.open_practice(key) is None
+    assert await store.open_practice(key.model_copy(update={"user_id": "U2"})) is not None
     assert await store.language_preference("slack", "U1") is None
     assert not await store.share_consent("slack", "U1")
     assert await store.consenting_users() == {("slack", "U2")}

@@ -81,6 +81,7 @@ async def test_the_command_menu_is_registered_in_both_languages(stub: BotApiStub
     assert names == [
         *("start", "help", "coach", "ask", "lang", "new", "forget"),
         *("drill", "report", "onboard", "privacy", "share"),
+        *("practice", "stop"),
     ]
     assert stub.commands["fr"][1]["description"] == default_telegram_strings()["fr"].commands["help"]
     assert stub.commands[""] == stub.commands["en"]  # users in other languages get English

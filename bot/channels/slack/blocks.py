@@ -1,4 +1,5 @@
-"""Block Kit rendering: cards, comparisons, plain replies, the rewrite modal, the App Home.
+"""Block Kit rendering: cards, comparisons, plain replies, the rewrite modal, the App Home
+(with its button to practise against a simulated buyer).
 
 Pure functions from core models to JSON-ready dicts, so they are tested on tables of
 inputs without Slack. Three rules hold everywhere:
@@ -58,6 +59,9 @@ MAX_FALLBACK_TEXT = 3000  # the notification text; Slack allows more, phones sho
 ACTION_EXPLAIN = "fournil_explain"
 ACTION_ALL_FINDINGS = "fournil_all_findings"
 ACTION_REWROTE = "fournil_rewrote"
+# Starts a practice in the rep's DM; the value is the drill to practise, or ANY_BUYER.
+ACTION_PRACTICE = "fournil_practice"
+ANY_BUYER = "any"
 VIEW_REWRITE = "fournil_rewrite"
 REWRITE_BLOCK = "rewrite"
 REWRITE_INPUT = "text"
@@ -391,6 +395,10 @@ def reply_blocks(
     A private reply (a drill answer's coaching) is its full text: the intro, the card and
     what a good answer shows, without buttons tied to a conversation it does not have."""
     blocks: list[Block]
+    if reply.practice is not None:  # a practice drill's post: the button that starts it in the DM
+        practice = button(strings.practice_button, ACTION_PRACTICE, reply.practice, style="primary")
+        text = reply_text_blocks(reply, ui, strings)[: MAX_BLOCKS - 1]
+        return [*text, {"type": "actions", "elements": [practice]}]
     if reply.private and reply.kind != ReplyKind.HELP:
         return reply_text_blocks(reply, ui, strings)
     if reply.kind == ReplyKind.COMPARISON and reply.comparison is not None:
@@ -476,6 +484,8 @@ def home_view(
     (numbers and categories only: the store keeps no opener text for this)."""
     blocks: list[Block] = [header(strings.home_title), section(f"*{escape(strings.home_how)}*")]
     blocks += text_blocks(strings.help, max_blocks=10)
+    practice = button(strings.practice_button, ACTION_PRACTICE, ANY_BUYER, style="primary")
+    blocks += [divider(), section(strings.home_practice, accessory=practice)]
     blocks += [divider(), header(strings.home_progress)]
     if not cards:
         blocks.append(section(strings.home_no_cards))

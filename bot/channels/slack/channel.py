@@ -18,6 +18,11 @@ only replies under an open drill reach the flow, each coached in an ephemeral me
 that thread (`Reply.private`); a report's chart (`Reply.image`) is uploaded to the
 manager's DM. `SlackPoster` is what the drill clock posts with.
 
+Practice (`/fournil practice [ID]`, the App Home's *Practise in private* button, the button
+under a practice drill's post) always runs in the rep's DM with the bot, whose messages are
+then the turns (`stop` ends it); asked from a channel, a private note there says so. A
+practice drill (`Reply.practice`) is posted to the channel for everyone, with that button.
+
 Retried events (same `event_id`, `X-Slack-Retry-Num` ≥ 1) run once, across restarts too,
 because the store claims each event id before the work starts.
 """
@@ -45,7 +50,9 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot.channels.slack.blocks import (
     ACTION_ALL_FINDINGS,
     ACTION_EXPLAIN,
+    ACTION_PRACTICE,
     ACTION_REWROTE,
+    ANY_BUYER,
     MAX_FALLBACK_TEXT,
     REWRITE_BLOCK,
     REWRITE_INPUT,
@@ -63,6 +70,7 @@ from bot.channels.slack.blocks import (
 from bot.channels.slack.payloads import (
     CardRef,
     RewriteTarget,
+    command_name,
     dm_command,
     is_manager_command,
     parse_explain_value,
@@ -73,6 +81,7 @@ from bot.channels.slack.payloads import (
     strip_leading_mention,
 )
 from bot.channels.slack.strings import SlackStrings, strings_for
+from bot.core.errors import StoreUnavailable
 from bot.core.flow import CoachingFlow
 from bot.core.models import ConversationKey, IncomingMessage, Reply, ReplyKind
 
@@ -98,6 +107,8 @@ REPORT_FILENAME = "report.png"
 MAX_UPLOAD_COMMENT = 4000
 
 Handler = Callable[[AsyncArgs], Awaitable[None]]
+# Flow commands that always run in the rep's DM with the bot (`/fournil practice`, `stop`).
+PRACTICE_COMMANDS = frozenset({"practice", "stop"})
 
 
 class DeliveryError(RuntimeError):
@@ -211,6 +222,7 @@ class SlackChannel:
         app.action(ACTION_EXPLAIN)(self._ack_then(self._on_explain))
         app.action(ACTION_ALL_FINDINGS)(self._ack_then(self._on_all_findings))
         app.action(ACTION_REWROTE)(self._ack_then(self._on_rewrote))
+        app.action(ACTION_PRACTICE)(self._ack_then(self._on_practice_button))
         app.view(VIEW_REWRITE)(self._ack_then(self._on_rewrite_submitted))
 
     def _ack_then(self, handler: Handler, relevant: Callable[[AsyncArgs], bool] | None = None) -> Handler:
@@ -233,6 +245,8 @@ class SlackChannel:
         async with self._work:
             try:
                 await handler(args)
+            except StoreUnavailable as exc:  # the store logs an outage once
+                log.debug("slack: request %s: %s", args.context.get("request_id"), exc)
             except Exception:  # handlers apologise themselves; this is the last net
                 rid = args.context.get("request_id") or request_id(args.body)
                 log.exception("slack: request %s failed", rid)
@@ -326,7 +340,10 @@ class SlackChannel:
             in_group=True,
             reply_to=thread,
         )
-        if await team.open_run_for(message) is None:
+        try:
+            if await team.open_run_for(message) is None:
+                return
+        except StoreUnavailable:  # no way to tell a drill's thread now: leave the team's talk alone
             return
         dest = Destination(channel=channel, thread_ts=thread, ephemeral_user=user)
         async with self._apologising(args, dest, user):
@@ -392,6 +409,9 @@ class SlackChannel:
         async with self._apologising(args, dest, user):
             kind, text = slash_intent(slack_to_plain(command.get("text")), self.commands)
             info = await self._user(args.client, user)
+            if command_name(text, self.commands) in PRACTICE_COMMANDS:
+                await self._practice_in_dm(args.client, user, text, info.locale, dest, channel)
+                return
             key = self._key(user, channel)
             message = IncomingMessage(
                 key=key,
@@ -406,6 +426,40 @@ class SlackChannel:
             else:
                 reply = await self.flow.handle(message)
             await self._reply(args.client, dest, reply, CardRef(conversation=channel, owner=user), message)
+
+    async def _on_practice_button(self, args: AsyncArgs) -> None:
+        """*Practise in private*, on the App Home or under a practice drill's post: the
+        practice starts in the rep's DM (on that drill's buyer, when the button names one)."""
+        body = args.body
+        user = str((body.get("user") or {}).get("id"))
+        words = str((args.action or {}).get("value") or "").split()
+        drill = words[0][:128] if words and words[0] != ANY_BUYER else ""
+        channel = str((body.get("channel") or {}).get("id") or "")
+        # From a channel's drill post, a private note there says where the practice is.
+        note = Destination(channel=channel, ephemeral_user=user) if _in_group(channel) else None
+        async with self._apologising(args, note, user):
+            locale = await self._locale(args.client, user)
+            await self._practice_in_dm(args.client, user, f"/practice {drill}".strip(), locale, note, channel)
+
+    async def _practice_in_dm(
+        self,
+        client: AsyncWebClient,
+        user: str,
+        text: str,
+        locale: str | None,
+        note: Destination | None,
+        where: str,
+    ) -> None:
+        """`/practice [ID]` or `/stop`, always in the rep's DM with the bot, whatever
+        channel it was asked from: the session is that DM's conversation, where the rep's
+        next messages arrive. Asked from elsewhere, a private note there points to the DM."""
+        opened = await client.conversations_open(users=user)
+        dm = str((opened.get("channel") or {})["id"])
+        reply = await self._handle(self._key(user, dm), text, locale)
+        await self._send(client, Destination(channel=dm), reply, CardRef(conversation=dm, owner=user))
+        if note is not None and where != dm:
+            pointer = strings_for(self.flow.coach.strings(reply.language).lang, self.default_language)
+            await self._deliver(client, note, text_blocks(pointer.practice_in_dm), pointer.practice_in_dm)
 
     async def _on_shortcut(self, args: AsyncArgs) -> None:
         """The "Coach this opener" shortcut, on any message: the card goes privately to
@@ -505,7 +559,10 @@ class SlackChannel:
         event_id = body.get("event_id")
         if not isinstance(event_id, str) or not event_id:
             return True
-        first = await self.flow.store.claim_event(CHANNEL, event_id)
+        try:
+            first = await self.flow.store.claim_event(CHANNEL, event_id)
+        except StoreUnavailable:  # answered unclaimed: a card rather than silence
+            return True
         if not first:
             log.info("slack: event %s already handled, skipped", event_id)
         return first
@@ -523,7 +580,10 @@ class SlackChannel:
         the reply, or a (reply, answer) pair), else the `/ask` command through `handle`."""
         ask: Any = getattr(self.flow, "ask", None)
         if callable(ask):
-            lang = await self.flow.store.language_preference(key.channel, key.user_id)
+            try:
+                lang = await self.flow.store.language_preference(key.channel, key.user_id)
+            except StoreUnavailable:
+                lang = None
             result = ask(question, lang)
             if inspect.isawaitable(result):
                 result = await result
@@ -606,6 +666,14 @@ class SlackChannel:
             await self._send_report(client, dest, reply, user, dm)
         elif reply.kind == ReplyKind.SUMMARY and chat:
             await self.post(client, chat, reply)
+        elif reply.practice is not None and chat:  # a practice drill: for the whole channel
+            try:
+                await self.post(client, chat, reply)
+            except SlackApiError as exc:
+                if exc.response.get("error") not in NOT_A_MEMBER:
+                    raise
+                note = self._strings(reply).invite_me
+                await self._deliver(client, dest.private_for(user), text_blocks(note), note)
         else:
             await self._send(client, dest.private_for(user) if reply.private else dest, reply, ref)
 
@@ -717,14 +785,20 @@ class SlackChannel:
         their language (when there is somewhere to say it), and the app keeps running."""
         try:
             yield
-        except Exception:
+        except Exception as exc:
             rid = args.context.get("request_id") or request_id(args.body)
-            log.exception("slack: request %s failed", rid)
+            outage = isinstance(exc, StoreUnavailable)
+            if outage:  # the store logs an outage once; the rep gets the one line
+                log.debug("slack: request %s: %s", rid, exc)
+            else:
+                log.exception("slack: request %s failed", rid)
             if dest is None:
                 return
             try:
                 lang = self._language_of(await self._locale(args.client, user)) or self.default_language
                 apology = strings_for(lang, self.default_language).apology
+                if outage:
+                    apology = self.flow.coach.strings(lang).text("flow", "store_unavailable")
                 await self._deliver(args.client, dest, text_blocks(apology), apology)
             except Exception as exc:
                 log.warning("slack: request %s: the apology could not be delivered either (%s)", rid, exc)

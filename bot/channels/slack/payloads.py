@@ -24,10 +24,19 @@ ASK_WORDS = frozenset({"ask", "question", "demander", "demande", "q"})
 # Flow commands that take an argument; the others only count when they stand alone, so
 # "/fournil New quarter, new priorities…" is coached, not read as `/new`.
 ARGUMENT_COMMANDS = ("coach", "lang", "explain")
-# Team commands and how many words may follow them (`drill every monday 9:30 cold-call`,
-# `report 28`, `onboard status`, `share on`); longer text is an opener to coach, so
+# Team commands, and practice (`practice ID`, `stop`), and how many words may follow them
+# (`drill every monday 9:30 cold-call`, `report 28`, `onboard status`, `share on`); longer
+# text is an opener to coach, so
 # "Share your plans for…" pasted in the DM is coached, not read as `/share`.
-TEAM_COMMAND_WORDS = {"drill": 8, "report": 1, "onboard": 1, "share": 1, "privacy": 0}
+TEAM_COMMAND_WORDS = {
+    "drill": 8,
+    "report": 1,
+    "onboard": 1,
+    "share": 1,
+    "privacy": 0,
+    "practice": 1,
+    "stop": 0,
+}
 # What managers ask for: the workspace admin flag matters for these only.
 MANAGER_COMMANDS = frozenset({"drill", "report"})
 MANAGER_ONBOARD_WORDS = frozenset({"status", "team", "équipe", "equipe"})

@@ -52,6 +52,9 @@ class SlackStrings(BaseModel):
     home_opener: str
     home_rewrite: str
     home_clean: str
+    home_practice: str
+    practice_button: str
+    practice_in_dm: str
 
     def text(self, key: str, **values: Any) -> str:
         template: str = getattr(self, key)

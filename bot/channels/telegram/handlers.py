@@ -16,6 +16,11 @@ recognised as an answer. A `Reply.private` (a drill answer's coaching) goes to t
 DM, never to the group; when Telegram refuses because the rep never opened a chat with the
 bot, the group gets a short note with the link to do so. A drill post is attached to its
 run by its message id, and a reply carrying a chart is sent as a photo, then its text.
+
+Practice: `/practice` in a DM goes to the flow like any command (the session, its turns and
+`/stop` are the core's); in a group it gets a note with the link that opens the bot's DM
+and starts the practice there (`/start practice`). A practice drill's post
+(`Reply.practice`) carries a button with that link, naming the drill.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes, ExtBot
 from bot.channels.telegram.callbacks import parse_callback
 from bot.channels.telegram.render import Button, Rendered, plain_text, render_reply, split_html, text_lines
 from bot.channels.telegram.texts import TelegramStrings, default_telegram_strings
+from bot.core.errors import StoreUnavailable
 from bot.core.flow import CoachingFlow
 from bot.core.models import ConversationKey, IncomingMessage, Reply
 
@@ -60,6 +66,10 @@ _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,64})(?:@([A-Za-z0-9_]{1,64}))?(?:\s+(.
 _ANSWER_MAX = 200  # characters a callback answer (toast) shows
 GROUP_TYPES = frozenset({ChatType.GROUP, ChatType.SUPERGROUP})
 DM_START = "drill"  # the /start payload of the "open a chat with me" link
+# The /start payload that starts a practice in the DM: `practice`, or `practice-<drill id>`
+# (a deep link's payload is at most 64 characters of A-Z, a-z, 0-9, _ and -).
+PRACTICE_START = "practice"
+_START_PAYLOAD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CHART_FILENAME = "report.png"
 
 
@@ -73,7 +83,11 @@ class TelegramAdapter:
         # Commands this bot knows: in a group, a bare /command nobody else claims is ours;
         # others may belong to another bot of the group and are left alone.
         aliases = {alias for table in commands for names in table.values() for alias in names}
-        self.known_commands = frozenset({"start", "ask", *aliases})
+        # A bare /stop (/end…) in a group is more likely another bot's: practice is in the DM.
+        stops = {alias for table in commands for alias in table.get("stop", [])}
+        self.known_commands = frozenset({"start", "ask", *aliases} - stops)
+        # /practice and its aliases: in a group, answered with the link to the DM.
+        self.practice_commands = frozenset(alias for table in commands for alias in table.get("practice", []))
         # Commands that make the coach or the search work: "typing…" while they run.
         self.slow_commands = frozenset(
             {
@@ -113,6 +127,16 @@ class TelegramAdapter:
         if not await self._first_time(update, context):
             return
         reply_to = None if private else message.message_id
+        if name in self.practice_commands and not private:  # practice happens in the DM
+            labels = self.labels(await self._language(user))
+            link = practice_link(context.bot.username or "")
+            note = Rendered(tuple(split_html(text_lines(labels.practice_private.format(link=link)))))
+            await self._send(context.bot, message.chat.id, note, reply_to)
+            return
+        if name == "start" and private and args.strip().split("-", 1)[0] == PRACTICE_START:
+            drill = args.strip()[len(PRACTICE_START) + 1 :]  # from a practice link: start it here
+            await self._converse(context.bot, message, user, f"/practice {drill}".strip(), typing=False)
+            return
         if name == "start":
             lang = await self._language(user)
             text = self.flow.coach.strings(lang).text("flow", "welcome")
@@ -195,15 +219,23 @@ class TelegramAdapter:
         if isinstance(error, Forbidden):  # blocked by the user, or removed from the group
             log.info("update %s: cannot write to this chat (%s)", update_id, error)
             return
-        log.error("update %s failed: %s", update_id, error, exc_info=error)
+        outage = isinstance(error, StoreUnavailable)
+        if outage:  # the store logs an outage once; the rep gets the one line
+            log.debug("update %s: %s", update_id, error)
+        else:
+            log.error("update %s failed: %s", update_id, error, exc_info=error)
         if not isinstance(update, Update) or update.effective_chat is None:
             return
         chat, user, message = update.effective_chat, update.effective_user, update.effective_message
-        labels = self.labels(self._locale_language(user.language_code if user else None))
+        lang = self._locale_language(user.language_code if user else None)
+        text = self.flow.coach.strings(lang).text("flow", "store_unavailable") if outage else None
         reply_to = message.message_id if message and chat.type != ChatType.PRIVATE else None
         try:
             await self._send(
-                context.bot, chat.id, Rendered(tuple(split_html(text_lines(labels.apology)))), reply_to
+                context.bot,
+                chat.id,
+                Rendered(tuple(split_html(text_lines(text or self.labels(lang).apology)))),
+                reply_to,
             )
         except TelegramError as exc:
             log.warning("update %s: the apology could not be sent either: %s", update_id, exc)
@@ -263,6 +295,10 @@ class TelegramAdapter:
         """A core reply sent to a chat: its chart first when it has one (a photo quoting
         `reply_to`), then its text. Returns the ids of the messages sent, in order."""
         rendered = self.render(reply, owner)
+        if reply.practice is not None and bot.username:  # a practice drill: the way to the DM
+            label = self.labels(reply.language).practice_button
+            button = Button(label, "", url=practice_link(bot.username, reply.practice))
+            rendered = Rendered(rendered.chunks, (*rendered.keyboard, (button,)))
         sent: list[int] = []
         if reply.image is not None:
             photo = await bot.send_photo(
@@ -292,13 +328,19 @@ class TelegramAdapter:
         """Claims the update in the store: False if it was already handled (a webhook retry,
         a replay after a crash, another replica). Keyed by bot too, since update ids are only
         unique per bot."""
-        first = await self.flow.store.claim_event(CHANNEL, f"{context.bot.id}:{update.update_id}")
+        try:
+            first = await self.flow.store.claim_event(CHANNEL, f"{context.bot.id}:{update.update_id}")
+        except StoreUnavailable:  # answered unclaimed: a card rather than silence
+            return True
         if not first:
             log.info("update %s already handled: skipped", update.update_id)
         return first
 
     async def _language(self, user: User) -> str:
-        preference = await self.flow.store.language_preference(CHANNEL, str(user.id))
+        try:
+            preference = await self.flow.store.language_preference(CHANNEL, str(user.id))
+        except StoreUnavailable:
+            preference = None
         return preference or self._locale_language(user.language_code)
 
     def _locale_language(self, locale: str | None) -> str:
@@ -376,8 +418,25 @@ def keyboard_markup(rows: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarku
     if not rows:
         return None
     return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(button.label, callback_data=button.data) for button in row] for row in rows]
+        [
+            [
+                InlineKeyboardButton(button.label, url=button.url)
+                if button.url
+                else InlineKeyboardButton(button.label, callback_data=button.data)
+                for button in row
+            ]
+            for row in rows
+        ]
     )
+
+
+def practice_link(username: str, drill: str | None = None) -> str:
+    """The deep link that opens the bot's DM and starts a practice there (on that drill's
+    buyer when the id fits in a start payload)."""
+    payload = f"{PRACTICE_START}-{drill}" if drill else PRACTICE_START
+    if not _START_PAYLOAD.match(payload):
+        payload = PRACTICE_START
+    return f"https://t.me/{username}?start={payload}"
 
 
 def command_menu(strings: TelegramStrings) -> list[BotCommand]:

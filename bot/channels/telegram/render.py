@@ -63,6 +63,7 @@ _ITALIC = re.compile(r"(?<![\w*])_(?=\S)(.+?)(?<=\S)_(?!\w)")
 class Button:
     label: str
     data: str
+    url: str | None = None  # a link button (a deep link to the bot's DM) instead of a callback
 
 
 @dataclass(frozen=True)

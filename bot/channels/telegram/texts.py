@@ -42,8 +42,10 @@ class TelegramStrings(BaseModel):
     dm_ready: str = Field(min_length=1)  # /start drill: the deep link of that note
     buttons: ButtonLabels
     commands: dict[str, str] = Field(min_length=1)
+    practice_private: str = Field(min_length=1)  # /practice in a group: the link to the DM
+    practice_button: str = Field(min_length=1, max_length=64)  # under a practice drill's post
 
-    @field_validator("dm_needed")
+    @field_validator("dm_needed", "practice_private")
     @classmethod
     def _has_link(cls, value: str) -> str:
         if "{link}" not in value:
