@@ -2,10 +2,11 @@
 
 A rep (or an attacker) can paste 8,000 quote marks; a backtracking pattern that is
 quadratic on such a run freezes the event loop for every rep of the team. So each pattern
-of the code, of the rules, of the lexicons and of the concept glossary is run here against
-long runs built from its own characters. The CPU budget below is not a speed measurement:
-a linear pattern needs milliseconds for all its bait, a quadratic one needs minutes at this
-size, and the budget only tells the two apart (figures: bench/regex_bait.py).
+of the code, of the rules, of the lexicons, of the concept glossary and of the question
+angles' topic words is run here against long runs built from its own characters. The CPU
+budget below is not a speed measurement: a linear pattern needs milliseconds for all its
+bait, a quadratic one needs minutes at this size, and the budget only tells the two apart
+(figures: bench/regex_bait.py).
 
 Adding a rule or a lexicon entry is a data change, and this test is what keeps such a change
 from bringing back a stall: it names the file and the pattern that blew the budget.
@@ -28,6 +29,7 @@ from typing import Any
 import pytest
 
 import bot
+from bot.core.angles import load_angles
 from bot.core.lexicon import load_lexicons
 from bot.core.rules import load_rules
 from bot.knowledge.concepts import ConceptGlossary
@@ -89,6 +91,9 @@ def _data_patterns() -> Iterator[tuple[str, re.Pattern[str]]]:
     for rule in load_rules(KNOWLEDGE / "rules", set(lexicons)):
         yield from _patterns_in(rule, f"knowledge/rules/{rule.id}.yaml")
     yield from _patterns_in(ConceptGlossary.load(KNOWLEDGE / "concepts.yaml"), "knowledge/concepts.yaml")
+    # The question angles' topic words read the whole body of every opener.
+    for lang, topics in load_angles(ROOT / "prompts" / "angles", set(lexicons)).topics.items():
+        yield from _patterns_in(topics, f"prompts/angles/topics/{lang}.yaml")
 
 
 def _all_patterns() -> dict[str, re.Pattern[str]]:
@@ -157,6 +162,7 @@ def test_the_scan_finds_the_patterns_of_code_rules_lexicons_and_concepts() -> No
     assert any(name.startswith("knowledge/rules/lexicons/fr.yaml") for name in names)
     assert any(name.startswith("knowledge/rules/meeting-ask-time.yaml") for name in names)
     assert any(name.startswith("knowledge/concepts.yaml") for name in names)
+    assert any(name.startswith("prompts/angles/topics/fr.yaml") for name in names)
     assert len(names) > 100
 
 

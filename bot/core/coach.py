@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.core.analysis import OpenerAnalysis, analyse_opener
-from bot.core.angles import Angle, load_angles, suggest_angles
+from bot.core.angles import Angles, load_angles, suggest_angles
 from bot.core.detectors import DetectorPolicy, LearnedVerdict, load_detector_policy, read_opener
 from bot.core.diagnosis import diagnose_opener
 from bot.core.errors import FournilError
@@ -42,7 +42,7 @@ class InvalidOpener(FournilError):
 class Coach:
     lexicons: dict[str, Lexicon]
     rules: tuple[Rule, ...]
-    angles: tuple[Angle, ...]
+    angles: Angles
     weights: ScoreWeights
     ui: dict[str, UiStrings]
     principles: PrincipleCatalog
@@ -147,9 +147,10 @@ class Coach:
         lexicon = self.lexicons[lang]
         ui = self.strings(lang)
         score, explanation = score_opener(analysis, findings, lexicon, ui, self.weights)
-        questions = suggest_angles(
-            text, lang, findings, analysis.context_anchor is not None, self.angles, MAX_QUESTIONS
-        )
+        # Angles follow from the findings and the topic of the body (greeting and sign-off,
+        # where names are, left out): the same opener gets them again from a redacted copy.
+        anchored = analysis.context_anchor is not None
+        questions = suggest_angles(analysis.body_norm, lang, findings, anchored, self.angles, MAX_QUESTIONS)
         cited = self._principle_refs(findings, lang)
         related = self._related(text, lang, {ref.id for ref in cited}, reading)
         return CoachCard(

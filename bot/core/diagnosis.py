@@ -244,11 +244,20 @@ def detect_lexicon(rule: Rule, analysis: OpenerAnalysis) -> Hit | None:
         start, end = analysis.body_start, analysis.body_end
     haystack = analysis.text if rule.raw else analysis.norm
     skip_specific = rule.flag("skip_if_specific")
+    # `questions_only`: the words count only in a question the opener asks ("why did you…?",
+    # not "I see why you chose…"); `skip_quoted`: never inside a quotation (the title of
+    # the buyer's talk is their words, not the rep's question).
+    questions_only = rule.flag("questions_only")
+    quoted = _quoted_spans(analysis.norm) if rule.flag("skip_quoted") else ()
     total = 0.0
     first: tuple[int, int] | None = None
     for regex, weight in rule.patterns.get(analysis.lang, ()):
         for match in regex.finditer(haystack, start, end):
+            if any(q_start <= match.start() < q_end for q_start, q_end in quoted):
+                continue
             sentence = analysis.sentence_at(match.start())
+            if questions_only and (sentence is None or not sentence.is_question):
+                continue
             if sentence is not None:
                 if skip_specific and analysis.specific_at(match.start()):
                     continue
@@ -264,6 +273,15 @@ def detect_lexicon(rule: Rule, analysis: OpenerAnalysis) -> Hit | None:
     if total >= rule.param("high_at_weight", 1e9):
         severity = "high"
     return Hit(excerpt=analysis.text[first[0] : first[1]], severity=severity, start=first[0])
+
+
+# A quotation in the normalised text (« », “ ” are '"' there); bounded, so a run of quote
+# marks is read once.
+_QUOTATION = re.compile(r'"[^"\n]{1,300}"')
+
+
+def _quoted_spans(norm: str) -> tuple[tuple[int, int], ...]:
+    return tuple((match.start(), match.end()) for match in _QUOTATION.finditer(norm))
 
 
 def detect_word_count(rule: Rule, analysis: OpenerAnalysis) -> Hit | None:
