@@ -82,7 +82,7 @@ from bot.channels.slack.payloads import (
 )
 from bot.channels.slack.strings import SlackStrings, strings_for
 from bot.core.errors import StoreUnavailable
-from bot.core.flow import CoachingFlow
+from bot.core.flow import CoachingFlow, complete
 from bot.core.models import ConversationKey, IncomingMessage, Reply, ReplyKind
 
 log = logging.getLogger("fournil.slack")
@@ -576,9 +576,10 @@ class SlackChannel:
         return info.admin and is_manager_command(text, self.commands)
 
     async def _ask(self, key: ConversationKey, question: str, locale: str | None) -> Reply:
-        """`/fournil ask`: the flow's `ask` when the knowledge search is there (it returns
-        the reply, or a (reply, answer) pair), else the `/ask` command through `handle`."""
-        ask: Any = getattr(self.flow, "ask", None)
+        """`/fournil ask`: the flow's `ask_reply` (with the LLM's answer to follow, when there
+        is an LLM) or `ask` (the reply, or a (reply, answer) pair), else the `/ask` command
+        through `handle`."""
+        ask: Any = getattr(self.flow, "ask_reply", None) or getattr(self.flow, "ask", None)
         if callable(ask):
             try:
                 lang = await self.flow.store.language_preference(key.channel, key.user_id)
@@ -749,23 +750,56 @@ class SlackChannel:
     async def _send(
         self, client: AsyncWebClient, dest: Destination, reply: Reply, ref: CardRef | None
     ) -> None:
+        """A reply delivered to `dest`. With an LLM (`reply.follow_up`) the embedded card goes
+        first and the same message is updated with the LLM's part when it comes (chat.update,
+        or a response_url message replaced); an ephemeral message the bot posted cannot be
+        updated, so there the reply goes once, complete."""
+        if reply.follow_up is not None and dest.ephemeral_user and not dest.response_url:
+            reply = await complete(reply)
+        blocks, text = self._rendered(dest, reply, ref)
+        posted = await self._deliver(client, dest, blocks, text)
+        if reply.follow_up is None:
+            return
+        later = await reply.follow_up()
+        later_blocks, later_text = self._rendered(dest, later, ref)
+        if later_blocks == blocks:
+            return
+        try:
+            if dest.response_url:
+                await self._respond(client, dest.response_url, later_blocks, later_text, replace=True)
+            elif posted is not None:
+                channel, ts = posted
+                await client.chat_update(channel=channel, ts=ts, text=later_text, blocks=later_blocks)
+        except Exception as exc:  # the rep has the embedded card: no apology for the extra
+            log.warning("slack: the card could not be updated with the LLM's part (%s)", exc)
+
+    def _rendered(self, dest: Destination, reply: Reply, ref: CardRef | None) -> tuple[list[Block], str]:
         ui = self.flow.coach.strings(reply.language)
         strings = strings_for(ui.lang, self.default_language)
         if ref is not None:
             ref = ref.model_copy(update={"lang": ui.lang})
         reply = self._slack_reply(reply)
-        blocks = reply_blocks(reply, ui, strings, ref=ref, surface=dest.surface)
-        await self._deliver(client, dest, blocks, reply_text(reply, ui, strings))
+        return reply_blocks(reply, ui, strings, ref=ref, surface=dest.surface), reply_text(reply, ui, strings)
 
     @staticmethod
-    async def _deliver(client: AsyncWebClient, dest: Destination, blocks: list[Block], text: str) -> None:
+    async def _respond(
+        client: AsyncWebClient, url: str, blocks: list[Block], text: str, replace: bool = False
+    ) -> None:
+        webhook = AsyncWebhookClient(url, session=client.session)
+        response = await webhook.send(
+            text=text, blocks=blocks, response_type="ephemeral", replace_original=replace
+        )
+        if response.status_code != 200:
+            raise DeliveryError(f"response_url answered {response.status_code}: {response.body[:200]}")
+
+    @classmethod
+    async def _deliver(
+        cls, client: AsyncWebClient, dest: Destination, blocks: list[Block], text: str
+    ) -> tuple[str, str] | None:
+        """Returns the channel and ts of a message posted with chat.postMessage (what
+        chat.update needs), None otherwise."""
         if dest.response_url:
-            webhook = AsyncWebhookClient(dest.response_url, session=client.session)
-            response = await webhook.send(
-                text=text, blocks=blocks, response_type="ephemeral", replace_original=False
-            )
-            if response.status_code != 200:
-                raise DeliveryError(f"response_url answered {response.status_code}: {response.body[:200]}")
+            await cls._respond(client, dest.response_url, blocks, text)
         elif dest.ephemeral_user:
             await client.chat_postEphemeral(
                 channel=str(dest.channel),
@@ -775,9 +809,13 @@ class SlackChannel:
                 thread_ts=dest.thread_ts,
             )
         else:
-            await client.chat_postMessage(
+            response = await client.chat_postMessage(
                 channel=str(dest.channel), text=text, blocks=blocks, thread_ts=dest.thread_ts
             )
+            channel, ts = response.get("channel"), response.get("ts")
+            if isinstance(channel, str) and isinstance(ts, str):
+                return channel, ts
+        return None
 
     @asynccontextmanager
     async def _apologising(self, args: AsyncArgs, dest: Destination | None, user: str) -> AsyncIterator[None]:

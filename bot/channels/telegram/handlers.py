@@ -259,7 +259,8 @@ class TelegramAdapter:
         incoming = self._incoming(user, chat, text, reply_to=replied_to_bot(message, bot))
         reply = await self.flow.handle(incoming)
         if chat.type == ChatType.PRIVATE:  # a DM is already private
-            await self.deliver(bot, chat.id, reply, str(user.id), None)
+            sent = await self.deliver(bot, chat.id, reply, str(user.id), None)
+            await self._follow_up(bot, chat.id, reply, str(user.id), sent)
             return
         if reply.private:
             await self._deliver_privately(bot, message, user, reply)
@@ -270,6 +271,33 @@ class TelegramAdapter:
         sent = await self.deliver(bot, chat.id, reply, str(user.id), quote)
         if reply.drill_run is not None and sent and self.flow.team is not None:
             await self.flow.team.attach(reply.drill_run, str(sent[0]))
+        await self._follow_up(bot, chat.id, reply, str(user.id), sent)
+
+    async def _follow_up(self, bot: Bot, chat_id: int, reply: Reply, owner: str, sent: list[int]) -> None:
+        """With an LLM, the card (or answer) just sent is edited in place with the LLM's part
+        when it comes: the rep reads the embedded card meanwhile. A failed edit is logged;
+        the rep keeps the card."""
+        if reply.follow_up is None or not sent or reply.image is not None:
+            return
+        before = self.render(reply, owner)
+        after = self.render(await reply.follow_up(), owner)
+        if after == before:
+            return
+        try:
+            for index, (message_id, chunk) in enumerate(zip(sent, after.chunks, strict=False)):
+                last = index == len(after.chunks) - 1
+                await bot.edit_message_text(
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    text=chunk,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=keyboard_markup(after.keyboard) if last else None,
+                    link_preview_options=NO_PREVIEW,
+                )
+            if len(after.chunks) > len(sent):  # what no longer fits follows as new messages
+                await self._send(bot, chat_id, Rendered(after.chunks[len(sent) :], after.keyboard), None)
+        except TelegramError as exc:
+            log.warning("chat %s: the card could not be edited with the LLM's part (%s)", chat_id, exc)
 
     async def _deliver_privately(self, bot: Bot, message: Message, user: User, reply: Reply) -> None:
         """To the rep's DM. If Telegram refuses (they never opened a chat with the bot, or
