@@ -29,7 +29,7 @@ from bot.core.errors import IndexUnavailable, StoreUnavailable
 from bot.core.flow import CoachingFlow
 from bot.core.models import Reply, ReplyKind
 from bot.core.onboarding import OnboardingPath
-from bot.core.ports import PrincipleSearch, QuestionReading, SearchHit, UnitScorer
+from bot.core.ports import LlmAssist, PrincipleSearch, QuestionReading, SearchHit, UnitScorer
 from bot.core.practice_flow import PracticeCoach
 from bot.core.practice_strings import load_practice_strings
 from bot.core.report import build_team_report, load_report_strings, render_team_report, share_labels
@@ -204,6 +204,17 @@ def build_coach(settings: Settings, with_search: bool = False, progress: Progres
     )
 
 
+def build_llm(settings: Settings, coach: Coach) -> LlmAssist | None:
+    """The LLM beside the embedded coach when FOURNIL_LLM is set (`--no-llm` unsets it);
+    None otherwise, and then langchain is never imported. `LlmSetupError` (a `SetupError`:
+    one line naming the setting) when it is set but cannot work."""
+    if not settings.llm:
+        return None
+    from bot.llm import LlmCoach
+
+    return LlmCoach.from_settings(settings, coach)
+
+
 WARM_UP_OPENERS = (
     "Hi Sarah, we are a leading provider of analytics. Would you be open to a 15-minute call?",
     "Bonjour Marie, seriez-vous disponible jeudi pour une démo de notre plateforme ?",
@@ -356,7 +367,7 @@ async def open_store(settings: Settings) -> SqlStore:
     `StoreUnavailable` when the data dir or the database cannot be used."""
     with store_errors(settings):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return await SqlStore.open(settings.resolved_database_url)
+        return await SqlStore.open(settings.resolved_database_url, claim_lease=settings.claim_lease_seconds)
 
 
 @asynccontextmanager
@@ -365,11 +376,12 @@ async def open_flow(settings: Settings, coach: Coach | None = None) -> AsyncIter
     store = await open_store(settings)
     try:
         coach = coach or build_coach(settings, with_search=True)
+        llm = build_llm(settings, coach)  # once, at start
         team = build_team(settings, coach, store)
         # Retention applies from the first start of any entry point (the bots' clocks purge
         # again every few hours while they run).
         with store_errors(settings):
             await team.purge(datetime.now(UTC))
-        yield ResilientFlow(coach, store, team=team, practice=build_practice(settings, store))
+        yield ResilientFlow(coach, store, team=team, practice=build_practice(settings, store), llm=llm)
     finally:
         await store.close()

@@ -124,6 +124,10 @@ def setup_logging(level: str = "INFO") -> None:
     # Libraries that log every index build or telemetry decision at INFO/DEBUG.
     for noisy in ("alembic", "bm25s", "chromadb", "httpx", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The LLM's clients and their HTTP layers: at DEBUG some openai versions log whole
+    # requests (the opener in them), and every connection step is logged.
+    for llm in ("openai", "anthropic", "langchain", "langsmith", "httpx", "httpx2", "httpcore", "httpcore2"):
+        logging.getLogger(llm).setLevel(logging.WARNING)
     # Libraries that log SQL (and, unfiltered, its parameters and rows): quiet at any level.
     for sql in ("aiosqlite", "sqlalchemy"):
         logging.getLogger(sql).setLevel(logging.WARNING)

@@ -13,7 +13,7 @@ import contextlib
 import importlib.metadata
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
@@ -69,9 +69,14 @@ class TeamCollector(Collector):
         yield GaugeMetricFamily("fournil_drills", "Drills available", len(figures.team.drills.ids()))
 
 
-def build_health_app(team: TeamCoach, version: str, principles: int) -> web.Application:
+def build_health_app(
+    team: TeamCoach, version: str, principles: int, collectors: Iterable[Collector] = ()
+) -> web.Application:
+    """`collectors`: more figures of this process (the LLM's calls, when FOURNIL_LLM is set)."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(ProcessCollector(registry=None))
+    for collector in collectors:
+        registry.register(collector)
     figures = TeamFigures(team, version, principles)
     registry.register(TeamCollector(figures))
 
@@ -101,7 +106,10 @@ async def serve_health(settings: Settings) -> None:
     principles = len(load_principles(settings).ids)
     async with open_flow(settings, build_coach(settings)) as flow:
         assert flow.team is not None
-        runner = web.AppRunner(build_health_app(flow.team, _version(), principles))
+        from bot.llm import LlmCoach
+
+        llm = flow.llm.metrics.collectors if isinstance(flow.llm, LlmCoach) else ()
+        runner = web.AppRunner(build_health_app(flow.team, _version(), principles, llm))
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()

@@ -62,7 +62,9 @@ def test_language_can_be_forced(coach: Coach) -> None:
 
 def test_json_contract_of_the_card(coach: Coach) -> None:
     data = coach.coach(WEAK_EN).model_dump(mode="json")
-    assert set(data) == {"language", "score", "findings", "questions", "principles"}
+    assert set(data) == {"language", "score", "findings", "questions", "principles", "llm", "note"}
+    # No LLM configured: said so, and nothing of one on the card (docs/contracts.md).
+    assert data["llm"] == {"status": "off", "model": None, "reason": None} and data["note"] is None
     assert set(data["findings"][0]) == {
         "rule",
         "category",

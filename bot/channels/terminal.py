@@ -15,7 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from bot.core.flow import CoachingFlow
+from bot.core.flow import CoachingFlow, complete
 from bot.core.models import CoachCard, Comparison, ConversationKey, IncomingMessage, Reply, ReplyKind
 from bot.core.render import MAX_FINDINGS_SHOWN, compare_scores_line, comparison_verdict
 from bot.core.ui import UiStrings
@@ -86,6 +86,10 @@ def card_renderable(card: CoachCard, ui: UiStrings, all_findings: bool = False) 
     hidden = len(card.findings) - len(shown)
     if hidden > 0:
         parts.append(Text("  " + ui.text("card", "more_findings", count=hidden), style="dim"))
+    if card.note:  # the LLM's coaching note (FOURNIL_LLM)
+        parts.append(Text(""))
+        parts.append(Text(ui.text("card", "note"), style="bold"))
+        parts.append(Text(f"  {card.note}", style="magenta"))
     parts.append(Text(""))
     parts.append(Text(ui.text("card", "questions"), style="bold"))
     for question in card.questions:
@@ -99,6 +103,9 @@ def card_renderable(card: CoachCard, ui: UiStrings, all_findings: bool = False) 
     if card.buying_group_nudge:
         parts.append(Text(""))
         parts.append(Text(card.buying_group_nudge, style="magenta"))
+    if card.notice:  # the LLM's part, or a piece of it, was skipped
+        parts.append(Text(""))
+        parts.append(Text(f"({card.notice})", style="dim italic"))
     parts.append(Text(""))
     parts.append(Text(ui.text("card", "invitation"), style="bold"))
     return Panel(Group(*parts), title=ui.text("card", "title"), border_style="blue")  # type: ignore[arg-type]
@@ -159,5 +166,5 @@ async def run_chat(
             if not lines:
                 return
         message = IncomingMessage(key=key, text="\n".join(lines))
-        reply = await flow.handle(message)
+        reply = await complete(await flow.handle(message))
         print_reply(console, reply, flow.coach.strings)

@@ -10,11 +10,17 @@ When the store is unavailable (its database server went away), the flow serves w
 no state: an opener still gets its card, saying it is not kept (so a rewrite cannot be
 compared with it), questions are answered, /help and /explain work; anything else gets
 one line saying the team's data store is unavailable for a moment.
+
+With an LLM (the `LlmAssist` port; FOURNIL_LLM), a card or an answer comes back as the
+embedded coach made it, with a `follow_up` that lays the LLM's part on it: channels send the
+first and edit it into the second, the command line waits for the second (`complete`).
+The store and the comparisons only ever see embedded cards.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -24,12 +30,22 @@ from bot.core.ask import MAX_PRINCIPLES, AskAnswer, compose_answer, decline_writ
 from bot.core.coach import Coach, InvalidOpener, compare_cards
 from bot.core.errors import IndexUnavailable, StoreUnavailable
 from bot.core.input_check import clean_text
-from bot.core.models import Category, CoachCard, ConversationKey, IncomingMessage, Reply, ReplyKind
+from bot.core.models import (
+    Category,
+    CoachCard,
+    ConversationKey,
+    IncomingMessage,
+    LlmStatus,
+    Reply,
+    ReplyKind,
+)
 from bot.core.ports import (
     CardRecord,
     ConversationState,
     ConversationStore,
     DrillRun,
+    LlmAssist,
+    LlmText,
     QuestionIntent,
     QuestionReading,
 )
@@ -41,6 +57,7 @@ from bot.core.ui import UiStrings
 if TYPE_CHECKING:
     from bot.core.practice_flow import PracticeCoach
 
+log = logging.getLogger(__name__)
 _COMMAND = re.compile(r"^\s*/(\w+)(?:@\w+)?\b\s*(.*)$", re.DOTALL)
 GHOSTWRITING_MAX_WORDS = 25
 # How many of a rep's latest cards are searched for the one a conversation last showed.
@@ -54,6 +71,8 @@ class CoachingFlow:
     store: ConversationStore
     team: TeamCoach | None = None  # drills, onboarding, reports; absent in one-shot commands
     practice: PracticeCoach | None = None  # /practice with a simulated buyer (bot.core.practice_flow)
+    # An LLM beside the embedded coach (FOURNIL_LLM): cards and answers get a `follow_up`.
+    llm: LlmAssist | None = None
 
     async def handle(self, message: IncomingMessage) -> Reply:
         try:
@@ -72,7 +91,7 @@ class CoachingFlow:
             if canonical == "help":
                 return Reply(kind=ReplyKind.HELP, language=ui.lang, text=ui.text("flow", "help"))
             if canonical == "ask":
-                return (await asyncio.to_thread(self.ask, args, None))[0]
+                return await self.ask_reply(args, None)
             if canonical == "explain":
                 return self.explain(args.strip().split(" ")[0] if args.strip() else "", ui.lang)
             if canonical == "coach":
@@ -93,16 +112,17 @@ class CoachingFlow:
         lang = early
         greeting = self.coach.lexicons[lang].greeting.match(text)
         if not greeting and self.coach.strings(lang).is_method_question(text):
-            return (await asyncio.to_thread(self.ask, text, lang))[0]
+            return await self.ask_reply(text, lang)
         card = await asyncio.to_thread(self.coach.coach, text, lang)
         ui = self.coach.strings(card.language)
         body = self._with_notes(render_card(card, ui), ui, text)
-        return Reply(
+        reply = Reply(
             kind=ReplyKind.NOTICE,  # a card with a notice: shown as text, without the rewrite button
             language=card.language,
             text=f"{ui.text('flow', 'card_not_kept')}\n\n{body}",
             card=card,
         )
+        return self._with_llm(reply, text)
 
     @staticmethod
     def _store_unavailable(ui: UiStrings) -> Reply:
@@ -140,7 +160,7 @@ class CoachingFlow:
         if isinstance(early, Reply):
             return early
         card = self.coach.coach(text, early)
-        return self._card_reply(card, self.coach.strings(card.language), text)
+        return self._with_llm(self._card_reply(card, self.coach.strings(card.language), text), text)
 
     def ask(self, question: str, lang: str | None = None) -> tuple[Reply, AskAnswer | None]:
         """A question about the method, answered from the principles (docs/contracts.md `ask`)."""
@@ -219,7 +239,7 @@ class CoachingFlow:
         lang = early
         greeting = self.coach.lexicons[lang].greeting.match(text)
         if not greeting and self.coach.strings(lang).is_method_question(text):
-            return (await asyncio.to_thread(self.ask, text, preference or lang))[0]
+            return await self.ask_reply(text, preference or lang)
         key = state.key
         if self.team is not None and state.stage.startswith(ONBOARDING_STAGE):
             return await self.team.onboarding_answer(state, text, lang)
@@ -235,19 +255,20 @@ class CoachingFlow:
             )
             await self._record(key, card, is_rewrite=True)
             ui = self.coach.strings(card.language)
-            return Reply(
+            reply = Reply(
                 kind=ReplyKind.COMPARISON,
                 language=card.language,
                 text=self._with_notes(render_comparison(comparison, ui), ui, text),
                 comparison=comparison,
                 card=card,
             )
+            return self._with_llm(reply, text)
         card = await asyncio.to_thread(self.coach.coach, text, lang)
         await self.store.save_conversation(
             ConversationState(key=key, stage="awaiting_rewrite", versions=[clean], language=card.language)
         )
         await self._record(key, card, is_rewrite=False)
-        return self._card_reply(card, self.coach.strings(card.language), text)
+        return self._with_llm(self._card_reply(card, self.coach.strings(card.language), text), text)
 
     async def _record(self, key: ConversationKey, card: CoachCard, is_rewrite: bool) -> None:
         await self.store.record_card(CardRecord.from_card(key, card, is_rewrite))
@@ -276,6 +297,85 @@ class CoachingFlow:
                 text=self.coach.invalid_message(invalid.problem, reply_lang),
             )
         return self._write_request(text, lang) or lang
+
+    # --- the LLM's part (FOURNIL_LLM): after the embedded result, never instead of it -----
+
+    def _with_llm(self, reply: Reply, opener: str) -> Reply:
+        """The reply with the embedded card (what the store records, what a comparison is
+        computed from: an LLM's output is not deterministic) and, with an LLM, a follow-up
+        that lays the LLM's part onto its card (a comparison's new version): findings for
+        categories the card lacks, a note, tailored stems; the score and the comparison's
+        figures stay the embedded coach's."""
+        llm, card = self.llm, reply.card
+        if llm is None or card is None:
+            return reply
+
+        async def follow_up() -> Reply:
+            try:
+                enriched = await llm.enrich(card, opener)
+            except Exception:  # the port never raises; a bug must not cost the rep the card
+                log.exception("LLM enrichment failed")
+                status = LlmStatus(status="fallback", model=llm.model, reason="error")
+                enriched = card.model_copy(update={"llm": status})
+            return self._with_card(reply, enriched)
+
+        return reply.model_copy(update={"follow_up": follow_up})
+
+    def _with_card(self, reply: Reply, card: CoachCard) -> Reply:
+        """`reply` showing `card` instead of its own (the same framing around it)."""
+        assert reply.card is not None
+        ui = self.coach.strings(card.language)
+        update: dict[str, object] = {"card": card, "llm": card.llm, "follow_up": None}
+        if reply.comparison is not None:
+            comparison = reply.comparison.model_copy(update={"after": card})
+            before, after = render_comparison(reply.comparison, ui), render_comparison(comparison, ui)
+            update["comparison"] = comparison
+        else:
+            before = render_card(reply.card, ui, reply.all_findings)
+            after = render_card(card, ui, reply.all_findings)
+        frame = reply.text[: -len(before)] if reply.text.endswith(before) else ""
+        update["text"] = frame + after
+        return reply.model_copy(update=update)
+
+    async def ask_reply(self, question: str, lang: str | None = None) -> Reply:
+        """`ask` in a conversation: the composed answer, off the event loop, and with an LLM
+        a follow-up that gives the LLM's answer instead (`answer_with_llm`)."""
+        reply, answer = await asyncio.to_thread(self.ask, question, lang)
+        if self.llm is None or answer is None or answer.kind != QuestionIntent.ANSWER:
+            return reply
+
+        async def follow_up() -> Reply:
+            return (await self.answer_with_llm(question, reply, answer))[0]
+
+        return reply.model_copy(update={"follow_up": follow_up})
+
+    async def answer_with_llm(
+        self, question: str, reply: Reply, answer: AskAnswer | None
+    ) -> tuple[Reply, AskAnswer | None]:
+        """With an LLM, a question the principles answer (the off-topic and write-request
+        gate ran before, without any call) is answered by the LLM from the principles the
+        search retrieved, citing only them; when it is skipped the composed answer stands,
+        with a line saying so."""
+        llm = self.llm
+        if llm is None or answer is None or answer.kind != QuestionIntent.ANSWER or not answer.principles:
+            return reply, answer
+        catalog = self.coach.principles
+        found = [catalog.describe(p.id, answer.language) for p in answer.principles]
+        try:
+            result = await llm.answer_question(question, [t for t in found if t], answer.language)
+        except Exception:  # the port never raises; a bug must not cost the rep the answer
+            log.exception("LLM answer failed")
+            result = LlmText(text=None, status=LlmStatus(status="fallback", model=llm.model, reason="error"))
+        done: dict[str, object] = {"llm": result.status, "follow_up": None}
+        if result.text is None:
+            notice = f"\n\n_({result.notice})_" if result.notice else ""
+            return reply.model_copy(update={**done, "text": reply.text + notice}), answer
+        cited = [p for p in answer.principles if p.id in result.cited]
+        ui = self.coach.strings(answer.language)
+        sources = "\n".join(f"- **{p.title}** ({p.id})" for p in cited)
+        text = f"{result.text}\n\n**{ui.text('ask', 'related')}**\n{sources}"
+        answered = answer.model_copy(update={"answer": result.text, "principles": cited})
+        return reply.model_copy(update={**done, "text": text}), answered
 
     def _card_reply(self, card: CoachCard, ui: UiStrings, original: str) -> Reply:
         return Reply(
@@ -346,7 +446,7 @@ class CoachingFlow:
                 all_findings=True,
             )
         if command == "ask":
-            return (await asyncio.to_thread(self.ask, args, preference))[0]
+            return await self.ask_reply(args, preference)
         if command == "rewrite":
             return notice(ReplyKind.NOTICE, "flow", "rewrite_prompt")
         if command == "explain":
@@ -358,6 +458,12 @@ class CoachingFlow:
             if team_reply is not None:
                 return team_reply
         return notice(ReplyKind.NOTICE, "flow", "unknown_command")
+
+
+async def complete(reply: Reply) -> Reply:
+    """The reply with its LLM part, when it has one to wait for (what the command line
+    prints: one result)."""
+    return await reply.follow_up() if reply.follow_up is not None else reply
 
 
 def _command_table(coach: Coach) -> dict[str, tuple[str, str | None]]:

@@ -6,6 +6,7 @@ docs/contracts.md, so `model_dump()` is the `--json` output and channels never r
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Literal
 
@@ -57,6 +58,38 @@ class Finding(_Frozen):
     confidence: float | None = None
 
 
+# Why an LLM's output was not used (docs/contracts.md `llm.reason`).
+LlmReason = Literal[
+    "timeout",
+    "busy",
+    "rate_limited",
+    "http_error",
+    "unreachable",
+    "malformed",
+    "message_like",
+    "wrong_language",
+    "not_socratic",
+    "unknown_citation",
+    "nothing_kept",
+    "error",
+]
+
+
+class LlmStatus(_Frozen):
+    """docs/contracts.md `llm`: `used` (the LLM's part is on the card or the answer, though a
+    piece of it may have been skipped: `reason` then says why), `off` (no LLM configured,
+    `--no-llm`, or this card was not sent to it), `fallback` (the embedded result alone,
+    `reason` says why). `model` is FOURNIL_LLM (`provider:model`)."""
+
+    status: Literal["used", "off", "fallback"] = "off"
+    model: str | None = None
+    reason: LlmReason | None = None
+
+    @classmethod
+    def off(cls) -> LlmStatus:
+        return cls(status="off")
+
+
 class PrincipleRef(_Frozen):
     id: str
     title: str
@@ -75,6 +108,11 @@ class CoachCard(_Frozen):
     findings: list[Finding]
     questions: list[str]
     principles: list[PrincipleRef]
+    llm: LlmStatus = Field(default_factory=LlmStatus)
+    note: str | None = None  # the LLM's coaching note: a question to the rep about their buyer
+    # What the rep reads when the LLM's part (or a piece of it) was skipped; not in the JSON,
+    # whose `llm.reason` says it as a code.
+    notice: str | None = Field(default=None, exclude=True)
     explanation: list[ScoreLine] = Field(default_factory=list, exclude=True)
     buying_group_nudge: str | None = Field(default=None, exclude=True)
     related: list[str] = Field(default_factory=list, exclude=True)  # ids found by meaning
@@ -140,6 +178,12 @@ class Reply(_Frozen):
     # A practice drill posted to a team: the drill each member may practise in private
     # (channels add their way to start it, a button or a link to the bot's DM).
     practice: str | None = None
+    # The LLM's part of this reply (its card's, or its answer's); None when no LLM was asked.
+    llm: LlmStatus | None = None
+    # With an LLM, the same reply with the LLM's part laid on, when it arrives: channels send
+    # this reply first and edit it into that one; the command line waits for it. Never
+    # raises; the reply it gives has no follow-up of its own. Not part of the JSON.
+    follow_up: Callable[[], Awaitable[Reply]] | None = Field(default=None, exclude=True, repr=False)
 
 
 class ConversationKey(_Frozen):

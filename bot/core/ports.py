@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.core.models import Category, CoachCard, ConversationKey, PrincipleRef
+from bot.core.models import Category, CoachCard, ConversationKey, LlmStatus, PrincipleRef
 from bot.core.practice import PracticeSession
 
 
@@ -114,6 +114,40 @@ class PrincipleCatalog(Protocol):
     def describe(self, principle_id: str, lang: str) -> PrincipleText | None: ...
 
 
+class LlmText(BaseModel):
+    """An LLM's answer to a question about the method, past the guardrails: its text and
+    the ids it cites (each among the principles it was given), or no text and the reason in
+    `status` (then the composed answer stands). `notice` is what the rep reads when it was
+    skipped."""
+
+    model_config = ConfigDict(frozen=True)
+    text: str | None
+    cited: list[str] = Field(default_factory=list)
+    status: LlmStatus
+    notice: str | None = None
+
+
+class LlmAssist(Protocol):
+    """An LLM beside the embedded coach (FOURNIL_LLM; bot.llm.LlmCoach). It never raises:
+    whatever fails (timeout, HTTP error, a guardrail) comes back as the embedded result with
+    `llm.status` "fallback" and the reason."""
+
+    @property
+    def model(self) -> str:
+        """`provider:model`."""
+        ...
+
+    async def enrich(self, card: CoachCard, opener: str) -> CoachCard:
+        """`card` with the LLM's part laid on (second-opinion findings, a note, tailored
+        stems; its score untouched) and `llm`/`notice` saying how it went. `opener` is the
+        text the card was made from; it is redacted before it leaves."""
+        ...
+
+    async def answer_question(self, question: str, principles: Sequence[PrincipleText], lang: str) -> LlmText:
+        """A short answer from `principles` (those the search retrieved, best first)."""
+        ...
+
+
 class ConversationState(BaseModel):
     """Where one conversation stands; saved after every message so a restart loses nothing."""
 
@@ -164,8 +198,20 @@ class ConversationStore(Protocol):
 
     async def forget_user(self, channel: str, user_id: str) -> int: ...
 
-    async def claim_event(self, channel: str, event_id: str) -> bool:
-        """True the first time an event id is seen: retried or replayed events run once."""
+    async def claim_event(self, channel: str, event_id: str, now: datetime | None = None) -> bool:
+        """True when this call may handle the event: the first time its id is seen, or when
+        the claim on it was not finished within the store's lease (the replica that took
+        it died mid-work: the platform sent it again). False for an event done, or claimed
+        by someone else and still within its lease. See bot/core/delivery.py."""
+        ...
+
+    async def finish_event(self, channel: str, event_id: str, now: datetime | None = None) -> None:
+        """Marks a claimed event done (its reply went out): from now on it is never taken
+        over, and a retry of it is skipped."""
+        ...
+
+    async def event_done(self, channel: str, event_id: str) -> bool:
+        """Whether the event was finished (rather than claimed and in progress, or unknown)."""
         ...
 
     async def recent_cards(self, channel: str, user_id: str, limit: int = 10) -> list[CardRecord]: ...

@@ -34,6 +34,8 @@ def render_card(card: CoachCard, ui: UiStrings, all_findings: bool = False, invi
             lines.append(ui.text("card", "more_findings", count=hidden))
     else:
         lines.append(ui.text("card", "no_findings"))
+    if card.note:  # the LLM's coaching note (FOURNIL_LLM)
+        lines += ["", f"**{ui.text('card', 'note')}**", card.note]
     lines += ["", f"**{ui.text('card', 'questions')}**"]
     lines += [f"- {question}" for question in card.questions]
     related = [ref for ref in card.principles if ref.id in card.related]
@@ -42,6 +44,8 @@ def render_card(card: CoachCard, ui: UiStrings, all_findings: bool = False, invi
         lines += [f"- {ref.title} ({ref.id})" for ref in related]
     if card.buying_group_nudge:
         lines += ["", card.buying_group_nudge]
+    if card.notice:  # the LLM's part, or a piece of it, was skipped
+        lines += ["", f"_({card.notice})_"]
     if invite:
         lines += ["", ui.text("card", "invitation")]
     return "\n".join(lines)
@@ -82,7 +86,7 @@ def render_comparison(comparison: Comparison, ui: UiStrings, invite_next: bool =
         "",
         ui.text("compare", verdict),
     ]
-    if comparison.after.findings:
+    if comparison.after.findings or comparison.after.note:
         lines += ["", render_card(comparison.after, ui)]
     if invite_next:
         lines += ["", ui.text("compare", "next")]

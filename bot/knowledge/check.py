@@ -38,6 +38,7 @@ from bot.core.scoring import load_score_weights
 from bot.core.ui import load_ui, ui_key_problems
 from bot.core.units import opener_units
 from bot.knowledge.principles import Principle, PrincipleStore, load_principle
+from bot.llm.prompts import load_llm_prompts
 
 if TYPE_CHECKING:
     from bot.knowledge.embedder import SentenceEmbedder
@@ -540,6 +541,12 @@ def check_knowledge(knowledge_dir: Path, prompts_dir: Path, data_dir: Path | Non
         problems.append(str(exc))
     try:
         load_report_strings(prompts_dir / "report")
+    except KnowledgeError as exc:
+        problems.append(str(exc))
+    try:
+        llm_prompts = load_llm_prompts(prompts_dir / "llm")  # what FOURNIL_LLM is told
+        for lang in sorted(languages - set(llm_prompts)):
+            problems.append(f"{prompts_dir / 'llm'}: missing {lang}.yaml")
     except KnowledgeError as exc:
         problems.append(str(exc))
     problems += search_file_problems(knowledge_dir, languages)

@@ -17,13 +17,13 @@ from bot.core.detectors import CategoryCard, load_detector_policy
 from bot.core.language import LanguageDetector
 from bot.core.lexicon import Lexicon
 from bot.core.models import Category, CoachCard, Finding
-from bot.core.ports import PrincipleCatalog, PrincipleText
+from bot.core.ports import LlmText, PrincipleCatalog, PrincipleText
 from bot.core.redact import redact
 from bot.llm import ask_answer, coaching_note, second_opinion
 from bot.llm.ask_answer import LlmAnswer
 from bot.llm.client import LlmCallError, LlmClient
 from bot.llm.coaching_note import CoachingNote
-from bot.llm.enrichment import Enrichment
+from bot.llm.enrichment import Enrichment, apply_enrichment
 from bot.llm.guardrails import MessageShape
 from bot.llm.metrics import LlmMetrics
 from bot.llm.outcome import Discarded, LlmOutcome, LlmStatus
@@ -145,6 +145,28 @@ class LlmCoach:
         if answer is None:
             return self._fallback(prompts, reason or "error")
         return self._used(prompts, answer, {})
+
+    # --- the core's port (bot.core.ports.LlmAssist): what the conversation flow calls ---
+
+    async def enrich(self, card: CoachCard, opener: str) -> CoachCard:
+        """`enrich_card` then `apply_enrichment`: the card the rep sees, with `llm`, `note`
+        and `notice` set (the embedded card itself, with the reason, on fallback)."""
+        outcome = await self.enrich_card(card, opener)
+        update: dict[str, Any] = {"llm": outcome.status, "notice": outcome.notice}
+        if outcome.value is None:
+            return card.model_copy(update=update)
+        enriched = apply_enrichment(card, outcome.value, self.catalog)
+        return enriched.model_copy(update={**update, "note": outcome.value.note})
+
+    async def answer_question(self, question: str, principles: Sequence[PrincipleText], lang: str) -> LlmText:
+        outcome = await self.answer(question, principles, lang)
+        value = outcome.value
+        return LlmText(
+            text=value.text if value else None,
+            cited=value.cited if value else [],
+            status=outcome.status,
+            notice=outcome.notice,
+        )
 
     def _note(self, data: dict[str, Any], lang: str) -> CoachingNote:
         return coaching_note.read_note(data, lang, self.shape, self.detector, self.lexicons)

@@ -11,27 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict
-
+from bot.core.models import LlmStatus  # the card JSON's `llm`: a core type, channels show it
 from bot.llm.prompts import Reason
 
+__all__ = ["Discarded", "LlmOutcome", "LlmStatus", "Status"]
 T = TypeVar("T")
 Status = Literal["used", "off", "fallback"]
-
-
-class LlmStatus(BaseModel):
-    """docs/contracts.md `llm`: `used` (the LLM's part is on the card, though a piece of
-    it may have been skipped: `reason` then says why), `off` (no LLM configured, or
-    `--no-llm`), `fallback` (the embedded card alone, `reason` says why)."""
-
-    model_config = ConfigDict(frozen=True)
-    status: Status
-    model: str | None = None
-    reason: Reason | None = None
-
-    @classmethod
-    def off(cls) -> LlmStatus:
-        return cls(status="off")
 
 
 class Discarded(Exception):

@@ -14,23 +14,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.core.errors import KnowledgeError
+from bot.core.models import LlmReason
 
 Part = Literal["second_opinion", "coaching_note", "ask"]
-# Why an LLM output was not used: the codes of the card JSON's `llm.reason`.
-Reason = Literal[
-    "timeout",
-    "busy",
-    "rate_limited",
-    "http_error",
-    "unreachable",
-    "malformed",
-    "message_like",
-    "wrong_language",
-    "not_socratic",
-    "unknown_citation",
-    "nothing_kept",
-    "error",
-]
+# Why an LLM output was not used: the codes of the card JSON's `llm.reason` (a contract
+# vocabulary, so the core's).
+Reason = LlmReason
 REASONS: tuple[Reason, ...] = Reason.__args__  # type: ignore[attr-defined]
 
 

@@ -213,6 +213,8 @@ class SlackStub:
             }
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": ts}
+        if method == "chat.update":
+            return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts")}
         if method in {"views.open", "views.publish"}:
             return {"ok": True, "view": {"id": "V0000STUB", **(params.get("view") or {})}}
         if method == "users.info":

@@ -280,7 +280,7 @@ def card_blocks(
     shown = list(card.findings if all_findings else card.findings[:MAX_FINDINGS_SHOWN])
     # Everything but the findings: findings title, "N more", questions, related
     # principles, nudge, invitation, actions. The findings get what is left.
-    fixed = len(blocks) + 7
+    fixed = len(blocks) + 9  # + the LLM's note and notice
     room = max(0, max_blocks - fixed)
     if len(shown) > room:
         shown = shown[:room]
@@ -305,6 +305,8 @@ def card_blocks(
     else:
         blocks.append(section(escape(ui.text("card", "no_findings"))))
 
+    if card.note:  # the LLM's coaching note (FOURNIL_LLM)
+        blocks.append(section(f"*{escape(ui.text('card', 'note'))}*\n{escape(card.note)}"))
     if card.questions:
         bullets = "\n".join(f"• {escape(q)}" for q in card.questions)
         blocks.append(section(f"*{escape(ui.text('card', 'questions'))}*\n{bullets}"))
@@ -313,6 +315,8 @@ def card_blocks(
         blocks.append(context(f"*{escape(ui.text('card', 'principles'))}*: {escape(' · '.join(related))}"))
     if card.buying_group_nudge:
         blocks.append(context(escape(card.buying_group_nudge)))
+    if card.notice:  # the LLM's part, or a piece of it, was skipped
+        blocks.append(context(f"_({escape(card.notice)})_"))
     if invitation:
         blocks.append(section(_invitation_mrkdwn(strings, surface)))
 
@@ -361,7 +365,7 @@ def comparison_blocks(
         section(escape(ui.text("compare", comparison_verdict(comparison.delta)))),
     ]
     closing = context(strings.next)
-    if comparison.after.findings:
+    if comparison.after.findings or comparison.after.note:
         blocks.append(divider())
         room = max_blocks - len(blocks) - 1
         blocks += card_blocks(

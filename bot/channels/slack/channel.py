@@ -1,14 +1,24 @@
 """The Slack listeners: Slack payloads in, `CoachingFlow` calls, Block Kit replies out.
 
-Every listener acknowledges first and works after: its Bolt function only calls `ack()`
-(so Slack gets its HTTP 200, or its Socket Mode ack, within milliseconds and never
-retries for slowness) and schedules the work as a task that answers through the Web
-API. This is what Bolt's lazy listeners do, done here with our own tasks because Bolt's
-lazy runner deep-copies every request (most of the ack's CPU under a burst, and it
-cannot copy a pooled HTTP session) and forgets its tasks (nothing to wait for on
-shutdown). Nothing here knows about coaching: the conversation is the core's; this
-module only decides where an answer goes (the DM, the thread, an ephemeral message) and
-in which surface wording.
+Events (a message, a mention, the App Home opened) are worked on before they are
+acknowledged (bot/core/delivery.py): the listener starts the work as a task and waits for
+it up to `EVENT_ACK_SECONDS`, inside Slack's 3 s (Bolt runs with
+`process_before_response=True`, so the HTTP answer, or the Socket Mode ack, goes when the
+listener returns). A replica killed mid-work has answered nothing, so Slack sends the event
+again, to another replica, which takes the claim over once its lease ran out. The answer is
+200 once the reply went out, or when the event was handled already; 503 when another
+replica claimed it and is still on it (Slack sends it again later: by then it is done, or
+taken over); and 200 at `EVENT_ACK_SECONDS` when the work takes longer (it goes on: an
+answer with an LLM's part, a burst), as Slack would otherwise time out and send it again.
+Slash commands, shortcuts, buttons and modals are acknowledged first and worked on after,
+as Slack requires an answer within 3 s and sends none of them again. Both are what Bolt's
+lazy listeners do, done here with our own tasks because Bolt's lazy runner deep-copies
+every request (most of the ack's CPU under a burst, and it cannot copy a pooled HTTP
+session) and forgets its tasks (nothing to wait for on shutdown).
+
+Nothing here knows about coaching: the conversation is the core's; this module only
+decides where an answer goes (the DM, the thread, an ephemeral message) and in which
+surface wording.
 
 Team coaching goes through the same flow: `/fournil drill …` and the other team commands
 carry the channel they were typed in (`chat_id`, `in_group`) and whether the user is a
@@ -24,7 +34,7 @@ then the turns (`stop` ends it); asked from a channel, a private note there says
 practice drill (`Reply.practice`) is posted to the channel for everyone, with that button.
 
 Retried events (same `event_id`, `X-Slack-Retry-Num` ≥ 1) run once, across restarts too,
-because the store claims each event id before the work starts.
+because the store claims each event id before the work starts and marks it done after.
 """
 
 from __future__ import annotations
@@ -43,6 +53,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.kwargs_injection.async_args import AsyncArgs
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
@@ -81,6 +92,7 @@ from bot.channels.slack.payloads import (
     strip_leading_mention,
 )
 from bot.channels.slack.strings import SlackStrings, strings_for
+from bot.core.delivery import Claim, Delivery, claim, handling, receiving
 from bot.core.errors import StoreUnavailable
 from bot.core.flow import CoachingFlow, complete
 from bot.core.models import ConversationKey, IncomingMessage, Reply, ReplyKind
@@ -107,6 +119,10 @@ REPORT_FILENAME = "report.png"
 MAX_UPLOAD_COMMENT = 4000
 
 Handler = Callable[[AsyncArgs], Awaitable[None]]
+EventListener = Callable[[AsyncArgs], Awaitable[BoltResponse | None]]
+# How long an event's listener waits for its work before it answers anyway: inside Slack's
+# 3 s, with room for the request's way in and out.
+EVENT_ACK_SECONDS = 2.5
 # Flow commands that always run in the rep's DM with the bot (`/fournil practice`, `stop`).
 PRACTICE_COMMANDS = frozenset({"practice", "stop"})
 
@@ -207,6 +223,7 @@ class SlackChannel:
         # next requests would wait behind them. A few answers progress at a time; the
         # others wait their turn (cheaply), already acked.
         self._work = asyncio.Semaphore(work_limit)
+        self.event_ack_seconds = EVENT_ACK_SECONDS
         self._users: dict[str, tuple[float, SlackUser]] = {}
 
     # ------------------------------------------------------------------ wiring
@@ -214,9 +231,9 @@ class SlackChannel:
     def register(self, app: AsyncApp) -> None:
         app.middleware(self._tag_request)
         app.error(self._on_error)
-        app.event("message")(self._ack_then(self._on_message, relevant=self._wanted_message))
-        app.event("app_mention")(self._ack_then(self._on_mention))
-        app.event("app_home_opened")(self._ack_then(self._on_home_opened))
+        app.event("message")(self._work_then_ack(self._on_message, relevant=self._wanted_message))
+        app.event("app_mention")(self._work_then_ack(self._on_mention))
+        app.event("app_home_opened")(self._work_then_ack(self._on_home_opened))
         app.command(SLASH_COMMAND)(self._ack_then(self._on_slash_command))
         app.shortcut(SHORTCUT_CALLBACK)(self._ack_then(self._on_shortcut))
         app.action(ACTION_EXPLAIN)(self._ack_then(self._on_explain))
@@ -234,15 +251,42 @@ class SlackChannel:
             await args.ack()
             if relevant is not None and not relevant(args):
                 return
-            task = asyncio.create_task(self._work_on(handler, args), name=f"slack-{handler.__name__}")
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
+            self._start(handler, args)
 
         ack_then_work.__name__ = f"ack_then_{handler.__name__}"
         return ack_then_work
 
+    def _work_then_ack(
+        self, handler: Handler, relevant: Callable[[AsyncArgs], bool] | None = None
+    ) -> EventListener:
+        """A Bolt listener for events: the work first, the answer after (see the module
+        docstring), at the latest after `EVENT_ACK_SECONDS`; 503 without an ack when the
+        event is another replica's work in progress. Irrelevant events are only acked."""
+
+        async def work_then_ack(args: AsyncArgs) -> BoltResponse | None:
+            if relevant is not None and not relevant(args):
+                await args.ack()
+                return None
+            delivery = Delivery()
+            with receiving(delivery):  # the work's task runs in this context
+                task = self._start(handler, args)
+            await asyncio.wait({task}, timeout=self.event_ack_seconds)
+            if delivery.busy:
+                return BoltResponse(status=503, body="being handled elsewhere: send it again later")
+            await args.ack()
+            return None
+
+        work_then_ack.__name__ = f"work_then_ack_{handler.__name__}"
+        return work_then_ack
+
+    def _start(self, handler: Handler, args: AsyncArgs) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._work_on(handler, args), name=f"slack-{handler.__name__}")
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        return task
+
     async def _work_on(self, handler: Handler, args: AsyncArgs) -> None:
-        async with self._work:
+        async with self._work, handling(self.flow.store):
             try:
                 await handler(args)
             except StoreUnavailable as exc:  # the store logs an outage once
@@ -555,17 +599,18 @@ class SlackChannel:
 
     async def _first_time(self, body: Mapping[str, Any]) -> bool:
         """False for a retry (or a replay) of an event already handled, even before a
-        restart: the store remembers event ids."""
+        restart (the store remembers event ids), or one another replica is working on (the
+        listener then asks Slack to send it again later). With the store down it is handled
+        unclaimed: a card rather than silence."""
         event_id = body.get("event_id")
         if not isinstance(event_id, str) or not event_id:
             return True
-        try:
-            first = await self.flow.store.claim_event(CHANNEL, event_id)
-        except StoreUnavailable:  # answered unclaimed: a card rather than silence
-            return True
-        if not first:
+        found = await claim(self.flow.store, CHANNEL, event_id)
+        if found is Claim.DONE:
             log.info("slack: event %s already handled, skipped", event_id)
-        return first
+        elif found is Claim.BUSY:
+            log.info("slack: event %s is being handled by another replica: to be sent again", event_id)
+        return found.handle
 
     async def _handle(self, key: ConversationKey, text: str, locale: str | None) -> Reply:
         return await self.flow.handle(IncomingMessage(key=key, text=text, locale=locale))
@@ -752,25 +797,41 @@ class SlackChannel:
     ) -> None:
         """A reply delivered to `dest`. With an LLM (`reply.follow_up`) the embedded card goes
         first and the same message is updated with the LLM's part when it comes (chat.update,
-        or a response_url message replaced); an ephemeral message the bot posted cannot be
-        updated, so there the reply goes once, complete."""
+        or a response_url message replaced), in a task of its own: the wait for the model
+        holds neither a work slot nor the event's ack. An ephemeral message the bot posted
+        cannot be updated, so there the reply goes once, complete."""
         if reply.follow_up is not None and dest.ephemeral_user and not dest.response_url:
             reply = await complete(reply)
         blocks, text = self._rendered(dest, reply, ref)
         posted = await self._deliver(client, dest, blocks, text)
-        if reply.follow_up is None:
-            return
-        later = await reply.follow_up()
-        later_blocks, later_text = self._rendered(dest, later, ref)
-        if later_blocks == blocks:
-            return
+        if reply.follow_up is not None:
+            task = asyncio.create_task(self._update(client, dest, reply, ref, blocks, posted))
+            self._inflight.add(task)  # drained at shutdown like any answer
+            task.add_done_callback(self._inflight.discard)
+
+    async def _update(
+        self,
+        client: AsyncWebClient,
+        dest: Destination,
+        reply: Reply,
+        ref: CardRef | None,
+        sent: list[Block],
+        posted: tuple[str, str] | None,
+    ) -> None:
+        """The message just sent, updated with the LLM's part; a failure is logged, and the
+        rep keeps the embedded card (no apology for the extra)."""
+        assert reply.follow_up is not None
         try:
+            later = await reply.follow_up()
+            blocks, text = self._rendered(dest, later, ref)
+            if blocks == sent:
+                return
             if dest.response_url:
-                await self._respond(client, dest.response_url, later_blocks, later_text, replace=True)
+                await self._respond(client, dest.response_url, blocks, text, replace=True)
             elif posted is not None:
                 channel, ts = posted
-                await client.chat_update(channel=channel, ts=ts, text=later_text, blocks=later_blocks)
-        except Exception as exc:  # the rep has the embedded card: no apology for the extra
+                await client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+        except Exception as exc:
             log.warning("slack: the card could not be updated with the LLM's part (%s)", exc)
 
     def _rendered(self, dest: Destination, reply: Reply, ref: CardRef | None) -> tuple[list[Block], str]:

@@ -15,9 +15,10 @@ broken `payload=` form, nesting deep enough for a RecursionError) or a timestamp
 not a number would otherwise be a 500 with a traceback. A bad or missing signature is a
 401, a signed body Slack would never send a 400; either is one log line, without the body.
 
-`process_before_response=True` makes Bolt answer as soon as the listener function
-returns, in both modes; the listeners only ack and schedule their work (see
-`channel.py`). `/healthz` is served in both modes.
+`process_before_response=True` makes Bolt answer when the listener function returns, in
+both modes: event listeners return once their work is done (a reply sent) or after 2.5 s,
+the others ack at once and schedule their work (see `channel.py`). `/healthz` is served in
+both modes.
 
 In both modes the drill clock runs beside the app (`running_clock`): every
 `FOURNIL_CLOCK_SECONDS` it posts the scheduled drills that are due and closes the open
@@ -156,7 +157,7 @@ class FournilSlackApp(AsyncApp):
 
 def build_app(settings: Settings, flow: CoachingFlow) -> FournilSlackApp:
     """The Bolt app over a flow: Web API client at `SLACK_API_BASE_URL`, signature checks
-    in HTTP mode, acks before work."""
+    in HTTP mode, events answered after their work, the rest acked before it."""
     tokens = slack_tokens(settings)
     # Slack answers a burst with 429 + Retry-After: waiting and retrying (twice) delivers
     # the card late rather than never.

@@ -35,7 +35,7 @@ from bot.channels.telegram.handlers import (
 from bot.channels.telegram.team import attach_clock, clock_running
 from bot.channels.telegram.texts import default_telegram_strings
 from bot.channels.telegram.throughput import ChatOrderedProcessor, FournilRateLimiter
-from bot.channels.telegram.webhook import webhook_app
+from bot.channels.telegram.webhook import ANSWER_WITHIN_SECONDS, webhook_app
 from bot.core.errors import FournilError
 from bot.core.flow import CoachingFlow
 from bot.settings import Settings
@@ -204,7 +204,10 @@ async def _serve_webhook(
     stop: asyncio.Event,
     token: str,
 ) -> None:
-    runner = web.AppRunner(webhook_app(application, secret), access_log=None)
+    # Answered (200 at the latest) before half the claim's lease has run, so Telegram has no
+    # reason to send an update again while this replica holds its claim (bot/core/delivery.py).
+    answer_within = min(ANSWER_WITHIN_SECONDS, settings.claim_lease_seconds / 2)
+    runner = web.AppRunner(webhook_app(application, secret, answer_within), access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port)

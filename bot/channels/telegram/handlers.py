@@ -21,13 +21,17 @@ Practice: `/practice` in a DM goes to the flow like any command (the session, it
 `/stop` are the core's); in a group it gets a note with the link that opens the bot's DM
 and starts the practice there (`/start practice`). A practice drill's post
 (`Reply.practice`) carries a button with that link, naming the drill.
+
+With an LLM (FOURNIL_LLM), a card or an answer carries a `follow_up`: it is sent as it is,
+then the same message is edited with the LLM's part when that arrives (`editMessageText`).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from telegram import (
@@ -50,6 +54,7 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes, ExtBot
 from bot.channels.telegram.callbacks import parse_callback
 from bot.channels.telegram.render import Button, Rendered, plain_text, render_reply, split_html, text_lines
 from bot.channels.telegram.texts import TelegramStrings, default_telegram_strings
+from bot.core.delivery import Claim, claim, handling
 from bot.core.errors import StoreUnavailable
 from bot.core.flow import CoachingFlow
 from bot.core.models import ConversationKey, IncomingMessage, Reply
@@ -61,6 +66,7 @@ ALLOWED_UPDATES = ("message", "callback_query")
 Context = ContextTypes.DEFAULT_TYPE
 # What `build_application` makes: a rate-limited bot (ExtBot[int]), default context, no job queue.
 TelegramApplication = Application[ExtBot[int], Context, dict[Any, Any], dict[Any, Any], dict[Any, Any], None]
+UpdateHandler = Callable[[Update, Context], Coroutine[Any, Any, None]]
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,64})(?:@([A-Za-z0-9_]{1,64}))?(?:\s+(.*))?$", re.DOTALL)
 _ANSWER_MAX = 200  # characters a callback answer (toast) shows
@@ -79,6 +85,7 @@ class TelegramAdapter:
     def __init__(self, flow: CoachingFlow, strings: Mapping[str, TelegramStrings] | None = None) -> None:
         self.flow = flow
         self.strings = dict(strings or default_telegram_strings())
+        self._application: TelegramApplication | None = None  # set by `register`
         commands = [ui.data.commands for ui in flow.coach.ui.values()]
         # Commands this bot knows: in a group, a bare /command nobody else claims is ours;
         # others may belong to another bot of the group and are left alone.
@@ -97,14 +104,28 @@ class TelegramAdapter:
         )
 
     def register(self, application: TelegramApplication) -> None:
+        self._application = application
         message = filters.UpdateType.MESSAGE  # new messages only: edits and channel posts are ignored
-        application.add_handler(MessageHandler(message & filters.COMMAND, self.on_command))
-        application.add_handler(MessageHandler(message & filters.TEXT, self.on_text))
+        once = self._delivered
+        application.add_handler(MessageHandler(message & filters.COMMAND, once(self.on_command)))
+        application.add_handler(MessageHandler(message & filters.TEXT, once(self.on_text)))
         application.add_handler(
-            MessageHandler(message & ~filters.TEXT & ~filters.StatusUpdate.ALL, self.on_other)
+            MessageHandler(message & ~filters.TEXT & ~filters.StatusUpdate.ALL, once(self.on_other))
         )
-        application.add_handler(CallbackQueryHandler(self.on_callback))
+        application.add_handler(CallbackQueryHandler(once(self.on_callback)))
         application.add_error_handler(self.on_error)
+
+    def _delivered(self, handler: UpdateHandler) -> UpdateHandler:
+        """The handler as one piece of work on the update's delivery (bot/core/delivery.py):
+        the update it claims is marked done when it returns, or fails (then `on_error`
+        apologises)."""
+
+        @functools.wraps(handler)
+        async def delivered(update: Update, context: Context) -> None:
+            async with handling(self.flow.store):
+                await handler(update, context)
+
+        return delivered
 
     # --- handlers -------------------------------------------------------------------------
 
@@ -260,7 +281,7 @@ class TelegramAdapter:
         reply = await self.flow.handle(incoming)
         if chat.type == ChatType.PRIVATE:  # a DM is already private
             sent = await self.deliver(bot, chat.id, reply, str(user.id), None)
-            await self._follow_up(bot, chat.id, reply, str(user.id), sent)
+            await self._edit_later(bot, chat.id, reply, str(user.id), sent)
             return
         if reply.private:
             await self._deliver_privately(bot, message, user, reply)
@@ -271,19 +292,30 @@ class TelegramAdapter:
         sent = await self.deliver(bot, chat.id, reply, str(user.id), quote)
         if reply.drill_run is not None and sent and self.flow.team is not None:
             await self.flow.team.attach(reply.drill_run, str(sent[0]))
-        await self._follow_up(bot, chat.id, reply, str(user.id), sent)
+        await self._edit_later(bot, chat.id, reply, str(user.id), sent)
 
-    async def _follow_up(self, bot: Bot, chat_id: int, reply: Reply, owner: str, sent: list[int]) -> None:
+    async def _edit_later(self, bot: Bot, chat_id: int, reply: Reply, owner: str, sent: list[int]) -> None:
         """With an LLM, the card (or answer) just sent is edited in place with the LLM's part
-        when it comes: the rep reads the embedded card meanwhile. A failed edit is logged;
-        the rep keeps the card."""
+        when it comes, in a task of its own: the wait for the model holds no worker (other
+        chats, and this chat's next message, go on) and the rep reads the card meanwhile.
+        The application awaits its tasks when it stops; an adapter used without a running
+        application edits before it returns."""
         if reply.follow_up is None or not sent or reply.image is not None:
             return
-        before = self.render(reply, owner)
-        after = self.render(await reply.follow_up(), owner)
-        if after == before:
-            return
+        edit = self._follow_up(bot, chat_id, reply, owner, sent)
+        if self._application is not None and self._application.running:
+            self._application.create_task(edit, name=f"llm-edit-{chat_id}")
+        else:
+            await edit
+
+    async def _follow_up(self, bot: Bot, chat_id: int, reply: Reply, owner: str, sent: list[int]) -> None:
+        """A failed edit is logged; the rep keeps the card."""
+        assert reply.follow_up is not None
         try:
+            before = self.render(reply, owner)
+            after = self.render(await reply.follow_up(), owner)
+            if after == before:
+                return
             for index, (message_id, chunk) in enumerate(zip(sent, after.chunks, strict=False)):
                 last = index == len(after.chunks) - 1
                 await bot.edit_message_text(
@@ -296,7 +328,7 @@ class TelegramAdapter:
                 )
             if len(after.chunks) > len(sent):  # what no longer fits follows as new messages
                 await self._send(bot, chat_id, Rendered(after.chunks[len(sent) :], after.keyboard), None)
-        except TelegramError as exc:
+        except Exception as exc:
             log.warning("chat %s: the card could not be edited with the LLM's part (%s)", chat_id, exc)
 
     async def _deliver_privately(self, bot: Bot, message: Message, user: User, reply: Reply) -> None:
@@ -354,15 +386,15 @@ class TelegramAdapter:
 
     async def _first_time(self, update: Update, context: Context) -> bool:
         """Claims the update in the store: False if it was already handled (a webhook retry,
-        a replay after a crash, another replica). Keyed by bot too, since update ids are only
-        unique per bot."""
-        try:
-            first = await self.flow.store.claim_event(CHANNEL, f"{context.bot.id}:{update.update_id}")
-        except StoreUnavailable:  # answered unclaimed: a card rather than silence
-            return True
-        if not first:
+        a replay after a crash) or another replica is handling it (the webhook then asks
+        Telegram to send it again later). Keyed by bot too, since update ids are only unique
+        per bot. With the store down it is handled unclaimed: a card rather than silence."""
+        found = await claim(self.flow.store, CHANNEL, f"{context.bot.id}:{update.update_id}")
+        if found is Claim.DONE:
             log.info("update %s already handled: skipped", update.update_id)
-        return first
+        elif found is Claim.BUSY:
+            log.info("update %s is being handled by another replica: to be sent again", update.update_id)
+        return found.handle
 
     async def _language(self, user: User) -> str:
         try:

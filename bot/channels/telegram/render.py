@@ -120,6 +120,8 @@ def card_lines(card: CoachCard, ui: UiStrings, all_findings: bool = False) -> li
             lines.append(escape(ui.text("card", "more_findings", count=hidden)))
     else:
         lines.append(escape(ui.text("card", "no_findings")))
+    if card.note:  # the LLM's coaching note (FOURNIL_LLM)
+        lines += ["", f"<b>{escape(ui.text('card', 'note'))}</b>", escape(_one_line(card.note))]
     lines += ["", f"<b>{escape(ui.text('card', 'questions'))}</b>"]
     lines += [f"→ {escape(question)}" for question in card.questions]
     related = [titles[principle] for principle in card.related if principle in titles]
@@ -128,6 +130,8 @@ def card_lines(card: CoachCard, ui: UiStrings, all_findings: bool = False) -> li
         lines += [f"– {escape(title)}" for title in related]
     if card.buying_group_nudge:
         lines += ["", escape(card.buying_group_nudge)]
+    if card.notice:  # the LLM's part, or a piece of it, was skipped
+        lines += ["", f"<i>({escape(card.notice)})</i>"]
     lines += ["", f"<b>{escape(ui.text('card', 'invitation'))}</b>"]
     return lines
 
@@ -148,7 +152,7 @@ def comparison_lines(comparison: Comparison, ui: UiStrings) -> list[str]:
         "",
         escape(ui.text("compare", comparison_verdict(comparison.delta))),
     ]
-    if comparison.after.findings:
+    if comparison.after.findings or comparison.after.note:
         lines += ["", *card_lines(comparison.after, ui)]
     lines += ["", escape(ui.text("compare", "next"))]
     return lines
