@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -68,7 +70,8 @@ def test_health_and_metrics_then_a_clean_stop(served: subprocess.Popen[str]) -> 
     assert "fournil_cards_24h 0.0" in metrics
     principles = re.search(r"^fournil_principles (\d+)\.0$", metrics, re.MULTILINE)
     drills = re.search(r"^fournil_drills (\d+)\.0$", metrics, re.MULTILINE)
-    assert principles is not None and int(principles.group(1)) >= 40
+    shipped = {path.name.split(".")[0] for path in (ROOT / "knowledge" / "principles").glob("*.md")}
+    assert principles is not None and int(principles.group(1)) == len(shipped)
     assert drills is not None and int(drills.group(1)) >= 15
     assert "process_resident_memory_bytes" in metrics
     served.send_signal(signal.SIGTERM)

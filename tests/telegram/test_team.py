@@ -285,7 +285,9 @@ async def test_onboarding_and_its_status_for_managers(stub: BotApiStub, team_bot
 async def test_team_commands_are_known_in_groups_and_in_the_menu(team_bot: RunningBot) -> None:
     adapter = TelegramAdapter(team_bot.flow)
     for strings in default_telegram_strings().values():
-        assert set(strings.commands) <= adapter.known_commands
+        # all but /stop: a bare /stop in a group is more likely another bot's (practice is in DMs)
+        assert set(strings.commands) - {"stop"} <= adapter.known_commands
+    assert "stop" not in adapter.known_commands
     assert {"drill", "report", "onboard", "privacy", "share", "exercice"} <= adapter.known_commands
 
 
