@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     drill_hours: float = Field(24.0, gt=0, validation_alias=_env("FOURNIL_DRILL_HOURS"))
     retention_days: int = Field(90, ge=1, validation_alias=_env("FOURNIL_RETENTION_DAYS"))
     clock_seconds: float = Field(30.0, gt=0, validation_alias=_env("FOURNIL_CLOCK_SECONDS"))
+    # How long a replica's claim on a platform event holds before a retry of it (the
+    # replica died mid-work) may take it over (bot/core/delivery.py). At least 5 s: the
+    # endpoints answer before it runs out (Slack within 2.5 s, the Telegram webhook within
+    # half of it), so no platform sends an event again while a live replica holds its claim.
+    claim_lease_seconds: float = Field(30.0, ge=5, validation_alias=_env("FOURNIL_CLAIM_LEASE_SECONDS"))
 
     telegram_bot_token: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN"))
     telegram_bot_token_file: Path | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN_FILE"))

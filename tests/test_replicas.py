@@ -2,14 +2,15 @@
 server started here, two `fournil slack` (HTTP mode) and two `fournil telegram` (webhook
 mode) processes sharing them, the stub Slack and Telegram APIs on 127.0.0.1; a burst with
 retries sent to the other replica, `kill -9` of a replica of each platform, Chroma stopped
-and started again, PostgreSQL restarted. 1.5 to 2.5 minutes on 2 cores, with the machine's load.
+and started again, PostgreSQL restarted. About 2 to 3 minutes on 2 cores, with the machine's load.
 
 Select it alone with `pytest -m replica_drill`, leave it out with `-m "not replica_drill"`.
 The figures are printed in the test log whatever the outcome.
 
-What must hold: no event answered twice; none lost, except events a replica had acked
-just before its `kill -9` (Slack and Telegram do not send an acked event again, and
-Fournil keeps no copy of it: reported, and counted apart); no conversation lost (every
+What must hold: every event answered exactly once, those the killed replicas were working
+on included (they never got a 200, so they are sent again, and taken over once their claim's
+lease ran out; some must have been cut by the kill, or the drill proved nothing); no
+conversation lost (every
 rewrite answered after the kill and the PostgreSQL restart is compared with the version
 before it); the scheduled drill posted once on each platform; a short PostgreSQL restart
 refuses nobody; every replica answers from the index again after Chroma's outage; no
@@ -67,11 +68,15 @@ def test_the_replica_drill(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     figures = json.loads(out.read_text(encoding="utf-8"))
     assert f"duplicates: {figures['duplicates']}; lost: {figures['lost']}" in stdout
 
-    assert figures["duplicates"] == 0
-    assert figures["lost_otherwise"] == 0, figures["lost_events"]
-    assert figures["answered"] + figures["lost"] == figures["events"]
-    assert figures["answered"] >= 0.9 * figures["events"]
-    assert figures["redirected_after_a_failed_delivery"] + figures["lost_in_flight_on_killed_replica"] > 0
+    # The one duplicate at-least-once allows: a killed replica's reply that went out just
+    # before its event was marked done is sent again by the retry; none otherwise.
+    assert figures["duplicates_otherwise"] == 0, figures["duplicated_conversations"]
+    assert figures["duplicates_after_a_reply_cut_by_kill"] <= figures["cut_by_kill_after_their_reply"]
+    assert figures["lost"] == 0, figures["lost_events"]
+    assert figures["answered"] == figures["events"]
+    assert figures["cut_by_kill"] > 0  # work in flight on the killed replicas…
+    assert figures["cut_by_kill_answered"] == figures["cut_by_kill"]  # … answered after a retry
+    assert figures["answered_503_claimed_elsewhere"] > 0  # retries met claims still held
     assert figures["retries_sent"] > 0.15 * figures["events"]
 
     assert figures["conversations_lost"] == 0

@@ -7,8 +7,10 @@ event loop runs every call to completion.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
+from bot.core.delivery import CLAIM_LEASE_SECONDS, current_event, replica_name
 from bot.core.models import ConversationKey
 from bot.core.ports import (
     CardRecord,
@@ -25,13 +27,30 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass
+class _EventClaim:
+    """A row of `processed_events`: who claimed the event last, when, and when it was done."""
+
+    created_at: datetime
+    claimant: str
+    claimed_at: datetime
+    done_at: datetime | None = None
+
+
 class MemoryStore:
-    def __init__(self) -> None:
+    def __init__(self, claim_lease: float = CLAIM_LEASE_SECONDS) -> None:
+        self.claim_lease = claim_lease
+        self.owner = replica_name()
         self._conversations: dict[ConversationKey, ConversationState] = {}
         self._languages: dict[tuple[str, str], str | None] = {}
         self._consent: dict[tuple[str, str], bool] = {}
         self.cards: list[CardRecord] = []
-        self._events: dict[tuple[str, str], datetime] = {}
+        self._events: dict[tuple[str, str], _EventClaim] = {}
+        # What the work on a claimed event wrote (SqlStore's event_id and state_before
+        # columns): the event that saved a conversation last and the state before it, and
+        # the cards each event recorded. A take-over rolls them back.
+        self._saved_by: dict[ConversationKey, tuple[str, ConversationState | None]] = {}
+        self._cards_by: dict[tuple[str, str], list[CardRecord]] = {}
         self._schedules: dict[int, DrillSchedule] = {}
         self._runs: dict[int, DrillRun] = {}
         self._answers: dict[tuple[int, str, str], DrillAnswer] = {}
@@ -49,12 +68,20 @@ class MemoryStore:
         return self._conversations.get(key)
 
     async def save_conversation(self, state: ConversationState) -> None:
-        self._conversations[state.key] = state.model_copy(update={"updated_at": _now()})
+        key, event = state.key, current_event(state.key.channel)
+        if event is None:
+            self._saved_by.pop(key, None)
+        elif (saved := self._saved_by.get(key)) is None or saved[0] != event:
+            self._saved_by[key] = (event, self._conversations.get(key))
+        self._conversations[key] = state.model_copy(update={"updated_at": _now()})
 
     async def record_card(self, record: CardRecord) -> None:
         if record.created_at is None:
             record = record.model_copy(update={"created_at": _now()})
         self.cards.append(record)
+        event = current_event(record.key.channel)
+        if event is not None:
+            self._cards_by.setdefault((record.key.channel, event), []).append(record)
 
     async def language_preference(self, channel: str, user_id: str) -> str | None:
         return self._languages.get((channel, user_id))
@@ -62,11 +89,38 @@ class MemoryStore:
     async def set_language_preference(self, channel: str, user_id: str, language: str | None) -> None:
         self._languages[(channel, user_id)] = language
 
-    async def claim_event(self, channel: str, event_id: str) -> bool:
-        if (channel, event_id) in self._events:
+    async def claim_event(self, channel: str, event_id: str, now: datetime | None = None) -> bool:
+        now = now or _now()
+        claim = self._events.get((channel, event_id))
+        if claim is None:
+            self._events[(channel, event_id)] = _EventClaim(now, self.owner, now)
+            return True
+        if claim.done_at is not None or claim.claimed_at >= now - timedelta(seconds=self.claim_lease):
             return False
-        self._events[(channel, event_id)] = _now()
+        claim.claimant, claim.claimed_at = self.owner, now  # the lease ran out: taken over
+        self._roll_back(channel, event_id)
         return True
+
+    def _roll_back(self, channel: str, event_id: str) -> None:
+        """What the dead claimant's work on the event wrote is undone (SqlStore._roll_back)."""
+        undone = self._cards_by.pop((channel, event_id), [])
+        self.cards = [c for c in self.cards if not any(c is card for card in undone)]
+        for key, (event, before) in list(self._saved_by.items()):
+            if key.channel == channel and event == event_id:
+                del self._saved_by[key]
+                if before is None:
+                    self._conversations.pop(key, None)
+                else:
+                    self._conversations[key] = before
+
+    async def finish_event(self, channel: str, event_id: str, now: datetime | None = None) -> None:
+        claim = self._events.get((channel, event_id))
+        if claim is not None and claim.done_at is None:
+            claim.done_at = now or _now()
+
+    async def event_done(self, channel: str, event_id: str) -> bool:
+        claim = self._events.get((channel, event_id))
+        return claim is not None and claim.done_at is not None
 
     async def recent_cards(self, channel: str, user_id: str, limit: int = 10) -> list[CardRecord]:
         mine = [c for c in self.cards if (c.key.channel, c.key.user_id) == (channel, user_id)]
@@ -79,8 +133,10 @@ class MemoryStore:
         keys = [k for k in self._conversations if (k.channel, k.user_id) == who]
         for key in keys:
             del self._conversations[key]
+            self._saved_by.pop(key, None)
         before = len(self.cards)
         self.cards = [c for c in self.cards if (c.key.channel, c.key.user_id) != who]
+        self._keep_cards_by()
         changed = len(keys) + before - len(self.cards)
         user = who in self._languages or who in self._consent
         self._languages.pop(who, None)
@@ -102,6 +158,15 @@ class MemoryStore:
                 self._runs[run_id] = run.model_copy(update={"opened_by": ""})
                 changed += 1
         return changed
+
+    def _keep_cards_by(self) -> None:
+        """Forgets the event tags of cards no longer kept."""
+        kept = {id(card) for card in self.cards}
+        self._cards_by = {
+            event: alive
+            for event, cards in self._cards_by.items()
+            if (alive := [card for card in cards if id(card) in kept])
+        }
 
     async def count_user_rows(self, channel: str, user_id: str) -> int:
         """Records that still name a user (the same count as `SqlStore.count_user_rows`)."""
@@ -243,14 +308,16 @@ class MemoryStore:
         ]
         for key in old_conversations:
             del self._conversations[key]
+            self._saved_by.pop(key, None)
         before = len(self.cards)
         self.cards = [c for c in self.cards if c.created_at is None or c.created_at >= cutoff]
+        self._keep_cards_by()
         old_answers = [
             k for k, a in self._answers.items() if a.created_at is not None and a.created_at < cutoff
         ]
         for answer_key in old_answers:
             del self._answers[answer_key]
-        old_events = [k for k, claimed_at in self._events.items() if claimed_at < cutoff]
+        old_events = [k for k, claim in self._events.items() if claim.created_at < cutoff]
         for event_key in old_events:
             del self._events[event_key]
         old_practice = [

@@ -11,8 +11,9 @@ compares the two on both backends.
 
 Every query here is plain SQLAlchemy that both SQLite and PostgreSQL run; upserts use each
 dialect's `INSERT … ON CONFLICT`. Races between replicas are settled by the database:
-`claim_event`, `advance_schedule` and `close_run` are single conditional statements, and
-only the call whose statement changed a row acts.
+`claim_event` (a first claim, or the take-over of one whose lease ran out),
+`advance_schedule` and `close_run` are single conditional statements, and only the call
+whose statement changed a row acts.
 
 A database server that goes away while the bots run (a restart, a fail-over, a network
 cut) is an outage, not a bug: every public method raises `StoreUnavailable` (one line
@@ -64,9 +65,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from bot.core.delivery import CLAIM_LEASE_SECONDS, current_event, replica_name
 from bot.core.errors import StoreUnavailable
 from bot.core.models import ConversationKey
 from bot.core.ports import (
@@ -158,6 +160,11 @@ class ConversationRow(Base):
     versions: Mapped[str] = mapped_column(Text, default="[]")
     language: Mapped[str | None] = mapped_column(String(8), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now, index=True)
+    # The platform event whose work saved this state last, and the state before that work
+    # (JSON; "null": no conversation before), so that a take-over of the event can roll
+    # the conversation back before handling it again (bot/core/delivery.py).
+    event_id: Mapped[str | None] = mapped_column(String(191), nullable=True)
+    state_before: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class UserRow(Base):
@@ -182,15 +189,23 @@ class CardRow(Base):
     is_rewrite: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now, index=True)
     has_question: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    event_id: Mapped[str | None] = mapped_column(String(191), nullable=True)  # whose work made it
 
 
 class ProcessedEventRow(Base):
-    """Ids of platform events already handled (no user data: ids and time only)."""
+    """Platform events claimed by a replica (no user data: ids, a replica's name, times).
+
+    `claimant` and `claimed_at` name the latest claim (a take-over replaces them);
+    `done_at` is set once the work is over. A row without `claimed_at` was claimed by a
+    version before migration 0004, which handled an event as soon as it claimed it: done."""
 
     __tablename__ = "processed_events"
     channel: Mapped[str] = mapped_column(String(32), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(191), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now, index=True)
+    claimant: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class DrillScheduleRow(Base):
@@ -555,8 +570,17 @@ def _outage_aware(cls: type[StoreT]) -> type[StoreT]:
 class SqlStore:
     """Implements the core's `ConversationStore`, `TeamStore` and `PracticeStore` ports."""
 
-    def __init__(self, engine: AsyncEngine, reconnect_grace: float = RECONNECT_GRACE_SECONDS) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        reconnect_grace: float = RECONNECT_GRACE_SECONDS,
+        claim_lease: float = CLAIM_LEASE_SECONDS,
+    ) -> None:
         self._engine = engine
+        # Seconds a claim on an event holds before a retry may take it over, and the name
+        # this process claims under (bot/core/delivery.py).
+        self.claim_lease = claim_lease
+        self.owner = replica_name()
         shown = engine.url.set(drivername=engine.url.get_backend_name())  # as configured: no driver
         where = f"the database at {shown.render_as_string(hide_password=True)}"
         self.outage = StoreOutage(where, reconnect_grace)
@@ -569,7 +593,12 @@ class SqlStore:
         self._claims = 0
 
     @classmethod
-    async def open(cls, url: str, reconnect_grace: float = RECONNECT_GRACE_SECONDS) -> SqlStore:
+    async def open(
+        cls,
+        url: str,
+        reconnect_grace: float = RECONNECT_GRACE_SECONDS,
+        claim_lease: float = CLAIM_LEASE_SECONDS,
+    ) -> SqlStore:
         """Connects and migrates the schema to the latest revision (a no-op when it is)."""
         parsed = make_url(async_url(url))
         if parsed.drivername.startswith("sqlite") and parsed.database:
@@ -600,7 +629,7 @@ class SqlStore:
         except BaseException:
             await engine.dispose()
             raise
-        return cls(engine, reconnect_grace)
+        return cls(engine, reconnect_grace, claim_lease)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -636,21 +665,43 @@ class SqlStore:
             )
 
     async def save_conversation(self, state: ConversationState) -> None:
+        """Upserts the state; inside the work on a claimed event, tagged with the event and
+        with the state as it was before that event's work (see `_roll_back`)."""
         key = state.key
-        values = {
+        row = ConversationRow
+        event = current_event(key.channel)
+        values: dict[str, Any] = {
             "stage": state.stage,
             "versions": json.dumps(state.versions, ensure_ascii=False),
             "language": state.language,
             "updated_at": _now(),
+            "event_id": event,
+            "state_before": None,
         }
-        statement = self._insert(ConversationRow).values(
-            channel=key.channel, user_id=key.user_id, conversation_id=key.conversation_id, **values
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=["channel", "user_id", "conversation_id"],
-            set_={name: statement.excluded[name] for name in values},
-        )
         async with self._write_lock, self._engine.begin() as conn:
+            if event is not None:
+                where = (
+                    row.channel == key.channel,
+                    row.user_id == key.user_id,
+                    row.conversation_id == key.conversation_id,
+                )
+                columns = (row.stage, row.versions, row.language, row.event_id, row.state_before)
+                found = (await conn.execute(select(*columns).where(*where))).first()
+                if found is not None and found.event_id == event:  # saved again by the same work
+                    values["state_before"] = found.state_before
+                else:
+                    values["state_before"] = json.dumps(
+                        None
+                        if found is None
+                        else {"stage": found.stage, "versions": found.versions, "language": found.language}
+                    )
+            statement = self._insert(row).values(
+                channel=key.channel, user_id=key.user_id, conversation_id=key.conversation_id, **values
+            )
+            statement = statement.on_conflict_do_update(
+                index_elements=["channel", "user_id", "conversation_id"],
+                set_={name: statement.excluded[name] for name in values},
+            )
             await conn.execute(statement)
 
     async def record_card(self, record: CardRecord) -> None:
@@ -666,6 +717,7 @@ class SqlStore:
                     is_rewrite=int(record.is_rewrite),
                     has_question=record.has_question,
                     created_at=record.created_at or _now(),
+                    event_id=current_event(record.key.channel),
                 )
             )
 
@@ -719,19 +771,75 @@ class SqlStore:
                 total += int(count or 0)
         return total
 
-    async def claim_event(self, channel: str, event_id: str) -> bool:
-        statement = (
-            self._insert(ProcessedEventRow)
-            .values(channel=channel, event_id=event_id, created_at=_now())
-            .on_conflict_do_nothing(index_elements=["channel", "event_id"])
+    async def claim_event(self, channel: str, event_id: str, now: datetime | None = None) -> bool:
+        """One statement: insert the claim, or take over one not done whose lease ran out;
+        a take-over then rolls back what the dead claimant's work wrote, in the same
+        transaction."""
+        now = now or _now()
+        lease = timedelta(seconds=self.claim_lease)
+        row = ProcessedEventRow
+        insert = self._insert(row).values(
+            channel=channel, event_id=event_id, created_at=now, claimant=self.owner, claimed_at=now
         )
+        statement = insert.on_conflict_do_update(
+            index_elements=["channel", "event_id"],
+            set_={"claimant": insert.excluded.claimant, "claimed_at": insert.excluded.claimed_at},
+            where=row.done_at.is_(None) & (row.claimed_at < now - lease),
+        ).returning(row.created_at)
         async with self._write_lock, self._engine.begin() as conn:
-            claimed = _rowcount(await conn.execute(statement)) == 1
+            won = (await conn.execute(statement)).first()
+            claimed = won is not None
+            if won is not None and won.created_at < now - lease:  # an older row: taken over
+                await self._roll_back(conn, channel, event_id)
             self._claims += 1
             if self._claims % 500 == 1:  # platforms retry within minutes; keep a week
-                cutoff = _now() - timedelta(days=7)
-                await conn.execute(delete(ProcessedEventRow).where(ProcessedEventRow.created_at < cutoff))
+                cutoff = now - timedelta(days=7)
+                await conn.execute(delete(row).where(row.created_at < cutoff))
         return claimed
+
+    @staticmethod
+    async def _roll_back(conn: AsyncConnection, channel: str, event_id: str) -> None:
+        """Undoes what a dead claimant's work on the event wrote: the cards it recorded, and
+        each conversation it saved goes back to its state before (or away, if it began)."""
+        await conn.execute(delete(CardRow).where(CardRow.channel == channel, CardRow.event_id == event_id))
+        row = ConversationRow
+        found = await conn.execute(
+            select(row.user_id, row.conversation_id, row.state_before).where(
+                row.channel == channel, row.event_id == event_id
+            )
+        )
+        for user_id, conversation_id, before in found.all():
+            where = (row.channel == channel, row.user_id == user_id, row.conversation_id == conversation_id)
+            state = json.loads(before or "null")
+            if state is None:
+                await conn.execute(delete(row).where(*where))
+            else:
+                restored = {name: state[name] for name in ("stage", "versions", "language")}
+                restored |= {"event_id": None, "state_before": None}
+                await conn.execute(update(row).where(*where).values(**restored))
+
+    async def finish_event(self, channel: str, event_id: str, now: datetime | None = None) -> None:
+        """One statement in autocommit (no BEGIN, no COMMIT): from the reply going out to
+        this mark, a replica that dies has its event handled again, so the fewer round
+        trips the better."""
+        row = ProcessedEventRow
+        statement = (
+            update(row)
+            .where(row.channel == channel, row.event_id == event_id, row.done_at.is_(None))
+            .values(done_at=now or _now())
+        )
+        async with self._write_lock, self._engine.connect() as conn:
+            autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.execute(statement)
+
+    async def event_done(self, channel: str, event_id: str) -> bool:
+        row = ProcessedEventRow
+        statement = select(row.claimed_at, row.done_at).where(
+            row.channel == channel, row.event_id == event_id
+        )
+        async with self._engine.connect() as conn:
+            found = (await conn.execute(statement)).first()
+        return found is not None and (found.done_at is not None or found.claimed_at is None)
 
     async def recent_cards(self, channel: str, user_id: str, limit: int = 10) -> list[CardRecord]:
         async with self._sessions() as session:

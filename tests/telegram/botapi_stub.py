@@ -126,6 +126,8 @@ class BotApiStub:
     commands: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     webhook: dict[str, Any] = field(default_factory=dict)
     port: int = 0
+    # method → its calls are recorded, then answered only once the event is set
+    gates: dict[str, asyncio.Event] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._forbidden: set[int] = set()
@@ -157,6 +159,8 @@ class BotApiStub:
     async def close(self) -> None:
         self._closing = True
         self._wakeup.set()
+        for gate in self.gates.values():
+            gate.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -303,13 +307,15 @@ class BotApiStub:
         count: int = 1,
         where: Callable[[Call], bool] | None = None,
         limit: float = 15.0,
+        answered: bool = True,
     ) -> list[Call]:
-        """The first `count` matching calls made after `after`, once answered, waiting for
-        them (`limit` only turns a hang into a failure; nothing measures time)."""
+        """The first `count` matching calls made after `after`, once answered (or as soon
+        as they arrive, with `answered=False`), waiting for them (`limit` only turns a hang
+        into a failure; nothing measures time)."""
 
         def matching() -> list[Call]:
             found = self.of(method, after, chat_id)
-            return [call for call in found if call.done and (where is None or where(call))]
+            return [call for call in found if (call.done or not answered) and (where is None or where(call))]
 
         async with asyncio.timeout(limit), self._changed:
             await self._changed.wait_for(lambda: len(matching()) >= count)
@@ -331,6 +337,8 @@ class BotApiStub:
         async with self._changed:
             self.calls.append(call)
             self._changed.notify_all()
+        if method in self.gates:
+            await self.gates[method].wait()
         try:
             failures = self._failures.get(method)
             if failures:
