@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from pydantic import ValidationError
@@ -40,9 +40,11 @@ from bot.core.errors import FournilError
 from bot.core.flow import CoachingFlow, complete
 from bot.core.models import ConversationKey, LlmStatus, Reply, ReplyKind
 from bot.core.ports import CardRecord, LlmAssist, PracticeRecord
-from bot.evaluation import EvalReport
 from bot.logs import setup_logging
 from bot.settings import Settings, load_settings, with_setting_origin
+
+if TYPE_CHECKING:
+    from bot.evaluation import EvalReport
 
 log = logging.getLogger("fournil")
 LANG_CHOICE = click.Choice(["fr", "en"])
@@ -80,7 +82,15 @@ class _Context:
     @property
     def one_shot_coach(self) -> Coach:
         """The coach of a command that prints once and ends (`coach`, `compare`, `ask`):
-        its cards point at what the command line can do next, not at chat commands."""
+        its cards point at what the command line can do next, not at chat commands, and
+        their related principles may come from the index's copy in the data dir (the same
+        principles, without opening Chroma)."""
+        if self._coach is None:
+            if self.settings.learned_detectors or self.with_search:
+                from bot.knowledge.embedder import load_in_background
+
+                load_in_background()  # beside the loading of the knowledge base (~0.3 s sooner)
+            self._coach = build_coach(self.settings, with_search=self.with_search, one_shot=True)
         return replace(self.coach, ui={lang: ui.one_shot() for lang, ui in self.coach.ui.items()})
 
     @property
@@ -268,7 +278,9 @@ def ask(ctx: _Context, question: tuple[str, ...], lang: str | None, as_json: boo
     reply, answer = flow.ask(text, lang or ctx.settings.force_language)
     if reply.kind == ReplyKind.INVALID:
         _fail(reply.text)
-    if not ctx.with_search:  # turned off on purpose: not an outage, and no answer to print
+    if not ctx.with_search and reply.kind != ReplyKind.REFUSAL:
+        # turned off on purpose: not an outage, and no answer to print (a request to write
+        # the message is still declined, with why: that needs no search)
         _fail(flow.coach.strings(reply.language).text("ask", "search_off"))
     if flow.llm is not None:  # after the off-topic and write-request gate, which needs no call
         reply, answer = asyncio.run(flow.answer_with_llm(text, reply, answer))

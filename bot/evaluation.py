@@ -159,7 +159,10 @@ def evaluate(coach: Coach, items: list[LabelledOpener]) -> EvalReport:
 
 class LabelledQuestion(BaseModel):
     """A question with the principles that answer it (none: off-topic). A set that only
-    says whether a question is on topic (`ontopic`) measures refusals, not recall."""
+    says whether a question is on topic (`ontopic`) measures refusals, not recall; an
+    off-topic question may say whether it is `near` the job (a neighbouring one, sales
+    admin) or far from it; `"kind": "write_request"` marks a request to write the message,
+    which must be met with the no-writing explanation."""
 
     model_config = ConfigDict(extra="allow")
     id: str
@@ -169,6 +172,11 @@ class LabelledQuestion(BaseModel):
     question: str
     expected: list[str] = []
     ontopic: bool | None = None
+    near: bool | None = None
+
+    @property
+    def write_request(self) -> bool:
+        return self.kind == "write_request"
 
     @property
     def on_topic(self) -> bool:
@@ -177,6 +185,9 @@ class LabelledQuestion(BaseModel):
 
 @dataclass
 class RetrievalReport:
+    """`ask` measured end to end (the flow's answer: principles cited, refusals, the
+    no-writing explanation) on one question set; None: the set does not measure it."""
+
     questions: int
     recall_at_1: dict[str, float]
     recall_at_3: dict[str, float]
@@ -184,6 +195,13 @@ class RetrievalReport:
     offtopic_refusal: float | None
     ontopic_refusal: float | None
     misses: list[str] = field(default_factory=list)
+    offtopic_refusal_near: float | None = None
+    offtopic_refusal_far: float | None = None
+    write_requests_met: float | None = None
+
+    @property
+    def ontopic_answered(self) -> float | None:
+        return None if self.ontopic_refusal is None else 1.0 - self.ontopic_refusal
 
     def passed(self) -> dict[str, bool]:
         """The acceptance bars, for the figures the set measures (None: not measured)."""
@@ -207,33 +225,55 @@ def kept_ids(ids: list[str], catalog: PrincipleCatalog) -> list[str]:
 
 
 def evaluate_retrieval(coach: Coach, items: list[LabelledQuestion]) -> RetrievalReport:
-    """Recall@1/@3 per language (any expected id counts), whether a question asked in
-    French and in English gets the same top principle, and how often off-topic questions
-    are honestly refused (and on-topic ones wrongly refused)."""
+    """`ask` as a rep gets it (`CoachingFlow.ask`, in the item's language): recall@1/@3
+    per language (any expected id counts), whether a question asked in French and in
+    English gets the same top principle, how often on-topic questions are answered,
+    off-topic ones refused (near and far apart when the set says which), and requests to
+    write the message met with the no-writing explanation."""
+    from bot.core.flow import CoachingFlow
+    from bot.core.ports import QuestionIntent
+    from bot.store.memory import MemoryStore
+
     if coach.search is None:
         raise FournilError("retrieval evaluation needs the knowledge index")
+    flow = CoachingFlow(coach, MemoryStore())
     at1: dict[str, list[bool]] = {}
     at3: dict[str, list[bool]] = {}
     tops: dict[str, dict[str, str | None]] = {}
     offtopic: list[bool] = []
+    near: dict[bool, list[bool]] = {True: [], False: []}
     ontopic_refused: list[bool] = []
+    writes: list[bool] = []
     misses: list[str] = []
     for item in items:
-        hits = coach.search.search(item.question, item.lang, limit=3)
-        ranked = [hit.principle for hit in hits]
+        _, answer = flow.ask(item.question, item.lang)
+        kind = answer.kind if answer is not None else None
+        ranked = (
+            [p.id for p in answer.principles] if answer is not None and kind == QuestionIntent.ANSWER else []
+        )
+        if item.write_request:
+            writes.append(kind == QuestionIntent.WRITE_REQUEST)
+            if kind != QuestionIntent.WRITE_REQUEST:
+                misses.append(f"{item.id}: write request read as {kind.value if kind else 'nothing'}")
+            continue
         expected = kept_ids(item.expected, coach.principles)
         if not item.on_topic:
-            offtopic.append(not ranked)
-            if ranked:
-                misses.append(f"{item.id}: off-topic answered with {ranked[0]}")
+            refused = kind == QuestionIntent.OFFTOPIC
+            offtopic.append(refused)
+            if item.near is not None:
+                near[item.near].append(refused)
+            if not refused:
+                got = ranked[0] if ranked else (kind.value if kind else "nothing")
+                misses.append(f"{item.id}: off-topic answered with {got}")
             continue
         ontopic_refused.append(not ranked)
         if not ranked:
-            misses.append(f"{item.id}: on-topic refused")
+            how = "refused" if kind == QuestionIntent.OFFTOPIC else "read as a write request"
+            misses.append(f"{item.id}: on-topic {how}")
         if not expected:
             continue
         at1.setdefault(item.lang, []).append(bool(ranked) and ranked[0] in expected)
-        at3.setdefault(item.lang, []).append(any(pid in expected for pid in ranked))
+        at3.setdefault(item.lang, []).append(any(pid in expected for pid in ranked[:3]))
         tops.setdefault(item.pair or item.id, {})[item.lang] = ranked[0] if ranked else None
         if ranked and not any(pid in expected for pid in ranked):
             misses.append(f"{item.id}: expected {expected}, got {ranked}")
@@ -251,4 +291,7 @@ def evaluate_retrieval(coach: Coach, items: list[LabelledQuestion]) -> Retrieval
         offtopic_refusal=rate(offtopic),
         ontopic_refusal=rate(ontopic_refused),
         misses=misses,
+        offtopic_refusal_near=rate(near[True]),
+        offtopic_refusal_far=rate(near[False]),
+        write_requests_met=rate(writes),
     )

@@ -379,8 +379,8 @@ def test_the_weights_file_holds_no_code() -> None:
 
 
 def test_kb_train_rebuilds_the_same_weights(tmp_path: Path, cli_env: dict[str, str]) -> None:
-    """`fournil kb train` on a copy of the knowledge base reproduces the shipped weights and
-    thresholds (same corpus, seed and code)."""
+    """`fournil kb train --only detectors` on a copy of the knowledge base reproduces the
+    shipped weights and thresholds (same corpus, seed and code)."""
     import shutil
 
     knowledge = tmp_path / "knowledge"
@@ -388,7 +388,11 @@ def test_kb_train_rebuilds_the_same_weights(tmp_path: Path, cli_env: dict[str, s
     (knowledge / "detectors" / WEIGHTS_FILE).unlink()
     env = dict(cli_env, FOURNIL_KNOWLEDGE_DIR=str(knowledge))
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "kb", "train"], env=env, capture_output=True, timeout=900, cwd=ROOT
+        [sys.executable, "-m", "bot", "kb", "train", "--only", "detectors"],
+        env=env,
+        capture_output=True,
+        timeout=900,
+        cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr.decode()
     shipped = DetectorWeights.load(DETECTORS / WEIGHTS_FILE)

@@ -2,14 +2,16 @@
 
 The answer is composed, not generated: for the best principles found, their key idea and
 an example, each cited by id and title, in the asker's language. When nothing relevant is
-found, Fournil says so instead of stretching a random principle over the question.
+found, Fournil says so instead of stretching a random principle over the question; when
+the rep asks Fournil to write the message, it explains why it will not, with the
+principle behind that.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.core.ports import PrincipleCatalog, SearchHit
+from bot.core.ports import PrincipleCatalog, QuestionIntent, SearchHit
 from bot.core.ui import UiStrings
 
 MAX_PRINCIPLES = 3
@@ -24,12 +26,15 @@ class AskPrinciple(BaseModel):
 
 
 class AskAnswer(BaseModel):
-    """DESIGN.md §3 `ask`: {"language", "answer", "principles": [{id, title, lang, score}]}."""
+    """docs/contracts.md `ask`: {"language", "answer", "principles": [{id, title, lang,
+    score}], "kind"}; `kind` says whether the question was answered, refused as off-topic,
+    or met with the no-writing explanation (`write_request`)."""
 
     model_config = ConfigDict(frozen=True)
     language: str
     answer: str
     principles: list[AskPrinciple]
+    kind: QuestionIntent = QuestionIntent.ANSWER
 
 
 def compose_answer(hits: list[SearchHit], lang: str, catalog: PrincipleCatalog, ui: UiStrings) -> AskAnswer:
@@ -46,6 +51,29 @@ def compose_answer(hits: list[SearchHit], lang: str, catalog: PrincipleCatalog, 
             block += f"\n{ui.text('ask', 'example')}\n{example}"
         parts.append(block)
     if not parts:
-        return AskAnswer(language=ui.lang, answer=ui.text("ask", "nothing"), principles=[])
+        return refuse(ui)
     answer = "\n\n".join([ui.text("ask", "intro"), *parts, ui.text("ask", "outro")])
     return AskAnswer(language=ui.lang, answer=answer, principles=principles)
+
+
+def refuse(ui: UiStrings) -> AskAnswer:
+    """No principle covers the question: said plainly, citing nothing."""
+    return AskAnswer(
+        language=ui.lang, answer=ui.text("ask", "nothing"), principles=[], kind=QuestionIntent.OFFTOPIC
+    )
+
+
+def decline_writing(
+    principle: str | None, catalog: PrincipleCatalog, ui: UiStrings, score: float = 1.0
+) -> AskAnswer:
+    """A request to write the message: why Fournil will not (`flow.refusal`), then the
+    principle behind it, in the asker's language (the refusal alone when there is none)."""
+    parts = [ui.text("flow", "refusal")]
+    cited: list[AskPrinciple] = []
+    text = catalog.describe(principle, ui.lang) if principle else None
+    if text is not None:
+        cited.append(AskPrinciple(id=text.id, title=text.title, lang=text.lang, score=score))
+        parts.append(f"{ui.text('ask', 'behind_refusal')}\n**{text.title}** ({text.id})\n{text.summary}")
+    return AskAnswer(
+        language=ui.lang, answer="\n\n".join(parts), principles=cited, kind=QuestionIntent.WRITE_REQUEST
+    )

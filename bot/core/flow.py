@@ -49,13 +49,12 @@ from bot.core.ports import (
     QuestionIntent,
     QuestionReading,
 )
-from bot.core.redact import redact
 from bot.core.render import render_card, render_comparison
-from bot.core.team import ONBOARDING_STAGE, TeamCoach
 from bot.core.ui import UiStrings
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the team (drills, schedules) and redaction load where used: not for a one-shot card
     from bot.core.practice_flow import PracticeCoach
+    from bot.core.team import TeamCoach
 
 log = logging.getLogger(__name__)
 _COMMAND = re.compile(r"^\s*/(\w+)(?:@\w+)?\b\s*(.*)$", re.DOTALL)
@@ -241,8 +240,13 @@ class CoachingFlow:
         if not greeting and self.coach.strings(lang).is_method_question(text):
             return await self.ask_reply(text, preference or lang)
         key = state.key
-        if self.team is not None and state.stage.startswith(ONBOARDING_STAGE):
-            return await self.team.onboarding_answer(state, text, lang)
+        if self.team is not None:
+            from bot.core.team import ONBOARDING_STAGE
+
+            if state.stage.startswith(ONBOARDING_STAGE):
+                return await self.team.onboarding_answer(state, text, lang)
+        from bot.core.redact import redact
+
         clean = await asyncio.to_thread(redact, text)
         if state.stage == "awaiting_rewrite" and state.versions:
             before = await asyncio.to_thread(self.coach.coach, state.versions[-1], lang)

@@ -18,26 +18,26 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import bm25s
-import chromadb
-import httpx
 import numpy as np
-import Stemmer
 import yaml
-from chromadb.api import ClientAPI
-from chromadb.api.models.Collection import Collection
-from chromadb.config import Settings as ChromaSettings
-from chromadb.errors import ChromaError
 
 from bot.core.errors import IndexUnavailable, KnowledgeError
-from bot.core.ports import SearchHit
+from bot.core.ports import QuestionIntent, QuestionReading, SearchHit
+from bot.knowledge.ask_model import AskModel
 from bot.knowledge.concepts import ConceptGlossary, ConceptRanking
-from bot.knowledge.embedder import FournilEmbeddingFunction, SentenceEmbedder, shared_embedder
+from bot.knowledge.embedder import SentenceEmbedder, shared_embedder
 from bot.knowledge.principles import PrincipleStore
+from bot.knowledge.related import RelatedMatrix
 from bot.settings import Settings
+
+if TYPE_CHECKING:  # Chroma and bm25s load when an index is opened, not on import (~0.5 s)
+    import bm25s
+    import Stemmer
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
 
 log = logging.getLogger(__name__)
 COLLECTION = "fournil-principles"
@@ -195,6 +195,9 @@ def outage_reason(exc: BaseException) -> str | None:
     dropping the connection, the index's files out of reach), else None: any other error
     is a bug and is not hidden. Chroma wraps a refused connection in a ValueError, so the
     causes are followed a few steps."""
+    import httpx
+    from chromadb.errors import ChromaError
+
     current: BaseException | None = exc
     for _ in range(4):
         if current is None:
@@ -234,6 +237,12 @@ def chroma_client(settings: Settings) -> ClientAPI:
 
     Raises `IndexUnavailable` when the server cannot be reached or the index directory
     cannot be created."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    # Registers "fournil-use-m3" before any collection is reopened from its configuration.
+    import bot.knowledge.chroma_embedding  # noqa: F401
+
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_url:
         url = urlparse(settings.chroma_url)
@@ -293,12 +302,21 @@ class PrincipleIndex:
         glossary: ConceptGlossary | None = None,
         concept_cache: Path | None = None,
         location: IndexLocation | None = None,
+        ask_model: AskModel | None = None,
     ) -> None:
+        import bm25s
+        import Stemmer
+
         self._collection = collection
+        # The learned question reader (knowledge/ask/); without it, questions are gated by
+        # the search's own floor, off-topic examples and concepts.
+        self._ask = ask_model
         # The documents' embeddings, their principle (row index into the names) and the
         # names, read on the first card (`_nearest_by_gist`).
-        self._matrix: tuple[np.ndarray, np.ndarray, tuple[str, ...]] | None = None
+        self._matrix: RelatedMatrix | None = None
         self._matrix_lock = threading.Lock()
+        # Every document's embedding and (principle, language), for exact scores in training.
+        self._exact: tuple[np.ndarray, list[tuple[str, ...]]] | None = None
         self._location = location or IndexLocation("the index", "cannot be used", "FOURNIL_CHROMA_URL")
         self._offtopic = offtopic
         self._docs = docs
@@ -338,9 +356,12 @@ class PrincipleIndex:
         tuning: SearchTuning | None = None,
         concepts: Path | None = None,
         concept_cache: Path | None = None,
+        ask_model: AskModel | None = None,
     ) -> tuple[PrincipleIndex, SyncStats]:
         """Open the collection and bring it in step with the files (only what changed).
         Raises `IndexUnavailable` when Chroma cannot be reached or its files cannot be used."""
+        from bot.knowledge.chroma_embedding import FournilEmbeddingFunction
+
         embedder = embedder or shared_embedder()
         location = IndexLocation.of(client)
 
@@ -369,44 +390,103 @@ class PrincipleIndex:
             glossary=glossary,
             concept_cache=concept_cache,
             location=location,
+            ask_model=ask_model,
         )
         return index, stats
 
     def search(self, text: str, lang: str, limit: int = 3) -> list[SearchHit]:
-        """Principles that answer `text`, best first; empty when none is relevant.
+        """Principles that answer `text`, best first; empty when none is relevant (an
+        off-topic question, or a request to write the message).
+        Raises `IndexUnavailable` when Chroma cannot be reached."""
+        reading = self.read_question(text, lang, limit)
+        return reading.hits if reading.intent == QuestionIntent.ANSWER else []
+
+    def read_question(self, text: str, lang: str, limit: int = 3) -> QuestionReading:
+        """The question's intent and principles, from one embedding of it: the search's
+        scores, fused with the learned reader's when there is one (knowledge/ask/).
         Raises `IndexUnavailable` when Chroma cannot be reached."""
         if not text.strip():
-            return []
-        tuning = self._tuning
+            return QuestionReading(intent=QuestionIntent.OFFTOPIC)
         query = self._embedder.embed([text])
         with chroma_errors(self._location):
+            meaning, fused = self._scores(query, text, lang)
+            if self._ask is None:
+                return self._gated(query, text, lang, meaning, fused, limit)
+        prediction = self._ask.read(query[0], text, fused)
+        writing = self._ask.behind_write_request(prediction)
+        if prediction.intent == QuestionIntent.ANSWER:
+            cited = self._ask.cited(prediction, limit)
+        elif prediction.intent == QuestionIntent.WRITE_REQUEST:
+            cited = [(writing, dict(prediction.ranked).get(writing, 0.0))]
+        else:
+            cited = []
+        hits = [
+            SearchHit(principle=pid, score=round(p, 4), similarity=round(meaning.best.get(pid, 0.0), 4))
+            for pid, p in cited
+        ]
+        return QuestionReading(intent=prediction.intent, hits=hits, writing=writing)
+
+    def search_scores(self, vector: np.ndarray, text: str, lang: str) -> dict[str, float]:
+        """The search's fused score of every principle it reached, for a question already
+        embedded (what `kb train` fuses the classifier with). The nearest documents are
+        found exactly, over every document's stored embedding, where a query finds them
+        approximately (HNSW): the same scores, and the same on every run of training."""
+        with chroma_errors(self._location):
+            _, fused = self._scores(vector.reshape(1, -1), text, lang, exact=True)
+        return fused
+
+    def _scores(
+        self, query: np.ndarray, text: str, lang: str, exact: bool = False
+    ) -> tuple[MeaningScores, dict[str, float]]:
+        """Meaning (Chroma), words (BM25) and concepts, fused per principle."""
+        tuning = self._tuning
+        if exact:
+            meaning = self._meaning_exact(query[0], tuning.candidates)
+        else:
             meaning = self._meaning(query, tuning.candidates)
-            if not meaning.best:
-                return []
-            nearest = sorted(meaning.best.values(), reverse=True)
-            best = nearest[0]
-            if best < tuning.floor:
-                return []
-            principles_near = sum(nearest[: tuning.neighbours]) / len(nearest[: tuning.neighbours])
-            offtopic_near = self._nearest_offtopic(query, tuning.neighbours)
-        if principles_near < offtopic_near + tuning.offtopic_margin:
-            return []
-        found = self._concepts.concepts(text, lang)
-        if best < tuning.confident and not found:
-            return []
+        if not meaning.best:
+            return meaning, {}
         lexical = self._bm25_scores(text, lang)
-        concepts = self._concepts.scores_of(found) if tuning.concept_weight else {}
+        concepts = self._concepts.scores(text, lang) if tuning.concept_weight else {}
         fused = {
             pid: meaning.score(pid, self._languages, tuning.per_principle)
             + tuning.bm25_weight * lexical.get(pid, 0.0)
             + tuning.concept_weight * concepts.get(pid, 0.0)
             for pid in meaning.best
         }
+        return meaning, fused
+
+    def _gated(
+        self,
+        query: np.ndarray,
+        text: str,
+        lang: str,
+        meaning: MeaningScores,
+        fused: dict[str, float],
+        limit: int,
+    ) -> QuestionReading:
+        """The search's own gate, without a learned reader: a floor on the best document,
+        the nearest off-topic examples, and the concepts of the craft."""
+        tuning = self._tuning
+        refused = QuestionReading(intent=QuestionIntent.OFFTOPIC)
+        if not meaning.best:
+            return refused
+        nearest = sorted(meaning.best.values(), reverse=True)
+        best = nearest[0]
+        if best < tuning.floor:
+            return refused
+        principles_near = sum(nearest[: tuning.neighbours]) / len(nearest[: tuning.neighbours])
+        offtopic_near = self._nearest_offtopic(query, tuning.neighbours)
+        if principles_near < offtopic_near + tuning.offtopic_margin:
+            return refused
+        if best < tuning.confident and not self._concepts.concepts(text, lang):
+            return refused
         ranked = sorted(fused.items(), key=lambda item: item[1], reverse=True)[:limit]
-        return [
+        hits = [
             SearchHit(principle=pid, score=round(score, 4), similarity=round(meaning.best[pid], 4))
             for pid, score in ranked
         ]
+        return QuestionReading(intent=QuestionIntent.ANSWER, hits=hits)
 
     def related(self, text: str, limit: int = 2, gist: np.ndarray | None = None) -> list[SearchHit]:
         """Raises `IndexUnavailable` when Chroma cannot be reached (`LazySearch`, which the
@@ -432,22 +512,17 @@ class PrincipleIndex:
         On a card's hot path: the documents' embeddings are read from Chroma once, then
         every card is one matrix product here (0.2 ms for ~2,000 documents, where a Chroma
         query costs ~2.6 ms), exact, and no longer depends on the server being up."""
+        return self.related_matrix().nearest(gist)
+
+    def related_matrix(self) -> RelatedMatrix:
+        """Every document's embedding as Chroma holds it, read once (what `related` ranks
+        with, and what a one-shot card reads from its copy in the data dir)."""
         with self._matrix_lock:
             if self._matrix is None:
                 with chroma_errors(self._location):
                     stored = self._collection.get(include=["embeddings"])
-                ids = stored["ids"]
-                vectors = np.asarray(stored["embeddings"], dtype=np.float32).reshape(len(ids), -1)
-                principles = [doc_id.split(":", 1)[0] for doc_id in ids]
-                position = {name: i for i, name in enumerate(sorted(set(principles)))}
-                rows = np.array([position[principle] for principle in principles], dtype=np.int64)
-                self._matrix = (vectors, rows, tuple(position))
-            vectors, rows, names = self._matrix
-        similarity = vectors @ gist.astype(np.float32)
-        best = np.full(len(names), -1.0, dtype=np.float32)
-        np.maximum.at(best, rows, similarity)
-        order = np.argsort(-best, kind="stable")
-        return [(names[i], float(best[i])) for i in order]
+                self._matrix = RelatedMatrix.of(stored["ids"], stored["embeddings"])
+            return self._matrix
 
     def _meaning(self, query: np.ndarray, candidates: int) -> MeaningScores:
         """Cosine similarities of the nearest documents, grouped by principle and language."""
@@ -467,6 +542,24 @@ class PrincipleIndex:
             meaning.add(principle, lang, 1.0 - float(distance))
         return meaning
 
+    def _meaning_exact(self, query: np.ndarray, candidates: int) -> MeaningScores:
+        """`_meaning` computed over every stored embedding (read from Chroma once)."""
+        if self._exact is None:
+            stored = self._collection.get(include=["embeddings"])
+            ids = stored["ids"]
+            vectors = np.asarray(stored["embeddings"], dtype=np.float32).reshape(len(ids), -1)
+            keys = [tuple(doc_id.split(":", 2)[:2]) for doc_id in ids]
+            order = sorted(range(len(ids)), key=lambda i: ids[i])  # independent of storage order
+            self._exact = (vectors[order], [keys[i] for i in order])
+        vectors, keys = self._exact
+        similarity = vectors @ query.astype(np.float32)
+        nearest = np.argsort(-similarity, kind="stable")[: min(candidates, len(keys))]
+        meaning = MeaningScores()
+        for index in nearest:
+            principle, lang = keys[int(index)]
+            meaning.add(principle, lang, float(similarity[index]))
+        return meaning
+
     def _nearest_offtopic(self, query: np.ndarray, neighbours: int) -> float:
         """Mean similarity of the nearest off-topic examples (-1 without any)."""
         if self._offtopic is None:
@@ -478,6 +571,8 @@ class PrincipleIndex:
         return sum(1.0 - float(d) for d in distances) / len(distances)
 
     def _bm25_scores(self, text: str, lang: str) -> dict[str, float]:
+        import bm25s
+
         entry = self._bm25.get(lang)
         if entry is None:
             return {}

@@ -47,7 +47,8 @@ def test_ask_json_contract(search_coach: Coach) -> None:
     _, answer = CoachingFlow(search_coach, MemoryStore()).ask("Why not ask for a meeting straight away?")
     assert answer is not None
     data = answer.model_dump(mode="json")
-    assert set(data) == {"language", "answer", "principles"}
+    assert set(data) == {"language", "answer", "principles", "kind"}
+    assert data["kind"] == "answer"
     assert set(data["principles"][0]) == {"id", "title", "lang", "score"}
     assert data["principles"][0]["id"] == "interest-before-meeting"
 
@@ -99,8 +100,8 @@ def test_index_rebuilds_only_what_changed(tmp_path: Path) -> None:
         ),
         "utf-8",
     )
-    (knowledge / "principles" / "use-silence.fr.md").unlink()
-    (knowledge / "principles" / "use-silence.en.md").unlink()
+    (knowledge / "principles" / "honest-disqualification.fr.md").unlink()
+    (knowledge / "principles" / "honest-disqualification.en.md").unlink()
     _, changed = PrincipleIndex.open(client, load_principles(settings))
     assert changed.added + changed.updated >= 1 and changed.updated <= 3
     assert changed.removed > 0
@@ -109,7 +110,7 @@ def test_index_rebuilds_only_what_changed(tmp_path: Path) -> None:
 def test_collection_reopens_in_a_new_process(search_settings: Settings, search_coach: Coach) -> None:
     search_coach.coach("Are you open to a quick call next week?")  # the index exists
     script = (
-        "import chromadb, bot.knowledge.embedder\n"
+        "import chromadb, bot.knowledge.chroma_embedding\n"  # registers fournil-use-m3
         "from chromadb.config import Settings\n"
         f"c = chromadb.PersistentClient(path={str(search_settings.data_dir / 'chroma')!r},"
         " settings=Settings(anonymized_telemetry=False))\n"
@@ -171,9 +172,13 @@ def test_retrieval_figures_on_the_labelled_questions(search_coach: Coach) -> Non
     from bot.evaluation import evaluate_retrieval, load_questions
 
     report = evaluate_retrieval(search_coach, load_questions(ROOT / "tests" / "data" / "questions.jsonl"))
-    assert all(value >= 0.9 for value in report.recall_at_3.values()), report.recall_at_3
-    assert report.cross_lingual_agreement is not None and report.cross_lingual_agreement >= 0.85
-    assert report.offtopic_refusal is not None and report.offtopic_refusal >= 0.9
+    # every figure measured, and held to the very bars `fournil eval --strict` holds it to
+    # (cross-lingual agreement 0.9, not a laxer copy of its own)
+    assert report.recall_at_3 and report.cross_lingual_agreement is not None
+    assert report.offtopic_refusal is not None
+    assert set(report.passed()) == {"recall_at_3", "cross_lingual_agreement", "offtopic_refusal"}
+    failed = {name: getattr(report, name) for name, ok in report.passed().items() if not ok}
+    assert not failed, failed
     assert report.ontopic_refusal is not None and report.ontopic_refusal <= 0.05
 
 
