@@ -16,28 +16,29 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, InterfaceError, OperationalError
 
 from bot.core.ask import AskAnswer
-from bot.core.buyers import BuyerLibrary
 from bot.core.coach import Coach
-from bot.core.drills import DrillLibrary
 from bot.core.errors import IndexUnavailable, StoreUnavailable
 from bot.core.flow import CoachingFlow
 from bot.core.models import Reply, ReplyKind
-from bot.core.onboarding import OnboardingPath
 from bot.core.ports import LlmAssist, PrincipleSearch, QuestionReading, SearchHit, UnitScorer
-from bot.core.practice_flow import PracticeCoach
-from bot.core.practice_strings import load_practice_strings
-from bot.core.report import build_team_report, load_report_strings, render_team_report, share_labels
-from bot.core.team import ReportBuilder, TeamCoach, TeamConfig
-from bot.core.ui import UiStrings
 from bot.knowledge.principles import PrincipleStore
+from bot.knowledge.related import RelatedMatrix, documents_fingerprint, stored_fingerprint
 from bot.settings import Settings, with_setting_origin
-from bot.store.sql import SqlStore
+
+# What a one-shot card does not use loads where it is used: SQLAlchemy and Alembic when a
+# store is opened, the team (drills, schedules, reports) and practice with the flow of a
+# chat or a bot (together ~0.4 s of imports).
+if TYPE_CHECKING:
+    from bot.core.practice_flow import PracticeCoach
+    from bot.core.team import ReportBuilder, TeamCoach, TeamConfig
+    from bot.core.ui import UiStrings
+    from bot.knowledge.index import PrincipleIndex
+    from bot.store.sql import SqlStore
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
@@ -49,6 +50,31 @@ _DAMAGED = re.compile(r"not a database|malformed|corrupt", re.IGNORECASE)
 
 def load_principles(settings: Settings) -> PrincipleStore:
     return PrincipleStore.load(settings.knowledge_dir / "principles")
+
+
+def related_copy_path(settings: Settings) -> Path | None:
+    """Where the copy of the related-principle matrix lives (bot/knowledge/related.py):
+    beside the embedded index in the data dir; none with a Chroma server, which stays the
+    one source (and whose outage a card must show)."""
+    return None if settings.chroma_url else settings.data_dir / "related-principles.npz"
+
+
+def principles_fingerprint(principles: PrincipleStore) -> str:
+    """Of the documents the principle files give now (what the index holds once in step)."""
+    from bot.knowledge.index import principle_documents
+
+    return documents_fingerprint((doc.id, doc.digest) for doc in principle_documents(principles))
+
+
+def keep_related_copy(settings: Settings, index: PrincipleIndex, principles: PrincipleStore) -> None:
+    """After the index was brought in step with the files: writes the copy of its matrix
+    when the one in the data dir is missing or was written for other files."""
+    path = related_copy_path(settings)
+    if path is None:
+        return
+    fingerprint = principles_fingerprint(principles)
+    if stored_fingerprint(path) != fingerprint:
+        index.related_matrix().save(path, fingerprint)
 
 
 def open_search(
@@ -71,6 +97,7 @@ def open_search(
         concept_cache=settings.data_dir / "concept-counts.json",
         ask_model=ask_model,
     )
+    keep_related_copy(settings, index, principles)
     return index
 
 
@@ -82,7 +109,13 @@ class LazySearch:
     `related` then finds nothing and `search` raises `IndexUnavailable` (its caller says
     so). For `retry_after` seconds requests go on without the index, without waiting on
     it; then the next request opens it again, so the bot recovers by itself when Chroma is
-    back. The outage is logged once, where the service degrades (`warn`), not per request."""
+    back. The outage is logged once, where the service degrades (`warn`), not per request.
+
+    With `related_copy` (a one-shot card: `fournil coach`, `compare`), a card's related
+    principles come from the copy of the index's matrix in the data dir while it was
+    written for the principle files as they are now: the same vectors, so the same
+    principles, without opening Chroma (~1 s). Without a usable copy the index is opened,
+    brought in step and the copy written again."""
 
     def __init__(
         self,
@@ -91,12 +124,15 @@ class LazySearch:
         progress: Progress | None,
         retry_after: float = INDEX_RETRY_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        related_copy: Path | None = None,
     ) -> None:
         self._settings = settings
         self._principles = principles
         self._progress = progress
         self._retry_after = retry_after
         self._clock = clock
+        self._related_copy = related_copy
+        self._copy: tuple[RelatedMatrix | None] | None = None
         self._index: PrincipleSearch | None = None
         self._outage: IndexUnavailable | None = None
         self._warned = False
@@ -144,8 +180,21 @@ class LazySearch:
             self._lost(index, exc)
             raise
 
+    @property
+    def opened(self) -> bool:
+        """Whether the index itself has been opened (a card from the copy does not)."""
+        return self._index is not None
+
     def related(self, text: str, limit: int = 2, gist: np.ndarray | None = None) -> list[SearchHit]:
         """No related principles during an outage: the card goes on without them."""
+        copy = self._fresh_copy() if gist is not None and self._index is None else None
+        if copy is not None and gist is not None:
+            if not text.strip():
+                return []
+            return [
+                SearchHit(principle=pid, score=round(similarity, 4), similarity=round(similarity, 4))
+                for pid, similarity in copy.nearest(gist)[:limit]
+            ]
         try:
             index = self.warm()
         except IndexUnavailable as exc:
@@ -157,6 +206,17 @@ class LazySearch:
             self._lost(index, exc)
             self.warn(exc)
             return []
+
+    def _fresh_copy(self) -> RelatedMatrix | None:
+        """The copy of the matrix when there is one for the principle files as they are
+        (looked for once)."""
+        if self._related_copy is None:
+            return None
+        with self._lock:
+            if self._copy is None:
+                fingerprint = principles_fingerprint(self._principles)
+                self._copy = (RelatedMatrix.load(self._related_copy, fingerprint),)
+            return self._copy[0]
 
     def warn(self, exc: IndexUnavailable) -> None:
         """Logs the outage, once until the index is back."""
@@ -184,9 +244,14 @@ class LazySearch:
         self._retry_at = self._clock() + self._retry_after
 
 
-def build_coach(settings: Settings, with_search: bool = False, progress: Progress | None = None) -> Coach:
+def build_coach(
+    settings: Settings, with_search: bool = False, progress: Progress | None = None, one_shot: bool = False
+) -> Coach:
+    """`one_shot`: for a command that prints one card and ends, whose related principles
+    may come from the copy of the index's matrix (`LazySearch`)."""
     principles = load_principles(settings)
-    search = LazySearch(settings, principles, progress) if with_search else None
+    copy = related_copy_path(settings) if one_shot else None
+    search = LazySearch(settings, principles, progress, related_copy=copy) if with_search else None
     scorer: UnitScorer | None = None
     if settings.learned_detectors:
         from bot.knowledge.detectors import LearnedDetectors
@@ -230,6 +295,8 @@ async def warm_up(flow: CoachingFlow) -> None:
 
 
 def team_config(settings: Settings) -> TeamConfig:
+    from bot.core.team import TeamConfig
+
     return TeamConfig(
         managers=frozenset(settings.managers),
         timezone=settings.timezone,
@@ -240,6 +307,8 @@ def team_config(settings: Settings) -> TeamConfig:
 
 def report_builder(settings: Settings, store: SqlStore) -> ReportBuilder:
     """`/report` in a chat: the same figures and chart as `fournil report --png`."""
+    from bot.core.report import build_team_report, load_report_strings, render_team_report, share_labels
+
     strings = load_report_strings(settings.prompts_dir / "report")
 
     async def build(ui: UiStrings, days: int, now: datetime) -> Reply:
@@ -261,6 +330,11 @@ def report_builder(settings: Settings, store: SqlStore) -> ReportBuilder:
 def build_team(settings: Settings, coach: Coach, store: SqlStore) -> TeamCoach:
     """Drills and the onboarding path come from `prompts/`; a manager adds one by dropping
     a file there (checked by `fournil kb check`)."""
+    from bot.core.buyers import BuyerLibrary
+    from bot.core.drills import DrillLibrary
+    from bot.core.onboarding import OnboardingPath
+    from bot.core.team import TeamCoach
+
     return TeamCoach(
         coach=coach,
         store=store,
@@ -274,6 +348,10 @@ def build_team(settings: Settings, coach: Coach, store: SqlStore) -> TeamCoach:
 
 def build_practice(settings: Settings, store: SqlStore) -> PracticeCoach:
     """`/practice` in the chats: the buyers of `prompts/buyers/`, sessions in the store."""
+    from bot.core.buyers import BuyerLibrary
+    from bot.core.practice_flow import PracticeCoach
+    from bot.core.practice_strings import load_practice_strings
+
     return PracticeCoach(
         store=store,
         buyers=BuyerLibrary.load(settings.prompts_dir / "buyers"),
@@ -303,6 +381,9 @@ def store_error(settings: Settings, exc: BaseException) -> StoreUnavailable | No
     """What an operator needs to read when the data dir or the database cannot be used:
     the path or (password-free) URL, the cause, and the setting to check. None for any
     other error."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, InterfaceError, OperationalError
+
     if isinstance(exc, StoreUnavailable):
         return exc
     configured = bool(settings.database_url)
@@ -365,6 +446,8 @@ def store_errors(settings: Settings) -> Iterator[None]:
 async def open_store(settings: Settings) -> SqlStore:
     """The configured store (SQLite in the data dir by default), migrated; raises
     `StoreUnavailable` when the data dir or the database cannot be used."""
+    from bot.store.sql import SqlStore
+
     with store_errors(settings):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         return await SqlStore.open(settings.resolved_database_url, claim_lease=settings.claim_lease_seconds)

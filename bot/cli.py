@@ -410,7 +410,7 @@ def kb_index(ctx: _Context) -> None:
     """Build or update the principle index (only changed principles are embedded again)."""
     from rich.progress import Progress
 
-    from bot.app import load_principles
+    from bot.app import keep_related_copy, load_principles
     from bot.knowledge.index import PrincipleIndex, chroma_client
 
     principles = load_principles(ctx.settings)
@@ -420,12 +420,13 @@ def kb_index(ctx: _Context) -> None:
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        _, stats = PrincipleIndex.open(
+        index, stats = PrincipleIndex.open(
             chroma_client(ctx.settings),
             principles,
             progress=advance,
             offtopic=ctx.settings.knowledge_dir / "offtopic.yaml",
         )
+    keep_related_copy(ctx.settings, index, principles)  # what a one-shot card reads
     click.echo(
         f"index up to date: {stats.added} added, {stats.updated} updated, "
         f"{stats.removed} removed, {stats.unchanged} unchanged"

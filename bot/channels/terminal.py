@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
-from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -19,6 +19,9 @@ from bot.core.flow import CoachingFlow, complete
 from bot.core.models import CoachCard, Comparison, ConversationKey, IncomingMessage, Reply, ReplyKind
 from bot.core.render import MAX_FINDINGS_SHOWN, compare_scores_line, comparison_verdict
 from bot.core.ui import UiStrings
+
+if TYPE_CHECKING:  # Markdown (markdown-it, pygments: ~30 ms) loads for text that needs it, not a card
+    from rich.markdown import Markdown
 
 _SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
 _LIST_ITEM = re.compile(r"^\s{0,3}(?:[-*•]|\d+[.)])\s")
@@ -48,6 +51,8 @@ def terminal_markdown(text: str) -> Markdown:
             out += [line, ""]  # the list ends here: what follows is a paragraph again
         else:
             out.append(line.rstrip() + "  ")  # a hard line break
+    from rich.markdown import Markdown
+
     return Markdown("\n".join(out))
 
 

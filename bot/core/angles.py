@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot.core.errors import KnowledgeError
 from bot.core.lexicon import word_pattern
 from bot.core.models import Category, Finding
+from bot.core.yaml_text import load_yaml
 
 TOPICS_DIR = "topics"
 _TOPIC_ID = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -131,7 +132,7 @@ def load_topics(directory: Path, languages: set[str]) -> dict[str, dict[str, re.
     for lang in sorted(languages):
         path = directory / f"{lang}.yaml"
         try:
-            raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+            raw: Any = load_yaml(path.read_text(encoding="utf-8"))
             data = TopicFile.model_validate(raw)
         except OSError as exc:
             raise KnowledgeError(path, "file", exc.strerror or str(exc)) from None
@@ -164,7 +165,7 @@ def load_angles(directory: Path, languages: set[str]) -> Angles:
     angles: list[Angle] = []
     for order, path in enumerate(sorted(directory.glob("*.yaml"))):
         try:
-            raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+            raw: Any = load_yaml(path.read_text(encoding="utf-8"))
             data = AngleFile.model_validate(raw)
         except yaml.YAMLError as exc:
             raise KnowledgeError(path, "yaml", str(exc).replace("\n", " ")) from None

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot.core.drills import DrillLibrary, check_name
 from bot.core.errors import KnowledgeError
 from bot.core.models import Category
+from bot.core.yaml_text import load_yaml
 
 SUFFIX = ".yaml"
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -190,7 +191,7 @@ class BuyerSheet(BaseModel):
 
 def load_buyer(path: Path) -> BuyerSheet:
     try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw: Any = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise KnowledgeError(path, "yaml", str(exc).replace("\n", " ")) from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -19,6 +19,7 @@ from bot.core.errors import KnowledgeError
 from bot.core.models import Category, Finding, Severity
 from bot.core.ports import UnitReading
 from bot.core.units import Unit
+from bot.core.yaml_text import load_yaml
 
 # Categories that live in one sentence are learned; counting ones (too long, no question,
 # stacked questions, template leftover) stay exact rules.
@@ -78,7 +79,7 @@ class DetectorPolicy(BaseModel):
 
 def _yaml_mapping(path: Path) -> dict[str, Any]:
     try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw: Any = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise KnowledgeError(path, "yaml", str(exc).replace("\n", " ")) from None
     except OSError as exc:

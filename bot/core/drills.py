@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.core.errors import KnowledgeError
 from bot.core.models import Category
+from bot.core.yaml_text import load_yaml
 
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 SUFFIX = ".yaml"
@@ -93,7 +94,7 @@ def check_name(path: Path, suffix: str, item_id: str, lang: str) -> None:
 
 def load_drill(path: Path) -> Drill:
     try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw: Any = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise KnowledgeError(path, "yaml", str(exc).replace("\n", " ")) from None
     except (OSError, UnicodeDecodeError) as exc:

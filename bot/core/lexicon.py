@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.core.errors import KnowledgeError
+from bot.core.yaml_text import load_yaml
 
 
 def _alternation(alternatives: list[str]) -> str:
@@ -183,7 +184,7 @@ def load_lexicons(directory: Path) -> dict[str, Lexicon]:
 
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise KnowledgeError(path, "yaml", str(exc).replace("\n", " ")) from None
     except OSError as exc:

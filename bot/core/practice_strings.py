@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.core.errors import KnowledgeError
 from bot.core.models import Category
+from bot.core.yaml_text import load_yaml
 
 # Beyond the finding categories, what a debrief may suggest thinking about.
 TRY_NEXT_EXTRA = ("pitched_after_objection", "vague", "not_listening", "deeper")
@@ -106,7 +107,7 @@ def _load_file(path: Path) -> PracticeStrings:
     from bot.core.practice_words import fold
 
     try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw: Any = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise KnowledgeError(path, "yaml", str(exc).replace("\n", " ")) from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -45,8 +45,9 @@ from typing import Any
 from urllib.parse import unquote
 
 import phonenumbers
-import yaml
 from phonenumbers import Leniency, PhoneNumberMatcher
+
+from bot.core.yaml_text import load_yaml
 
 KINDS = ("email", "phone", "url", "name")
 PLACEHOLDERS = {"email": "[email]", "phone": "[phone]", "url": "[profile-url]", "name": "[name]"}
@@ -501,7 +502,7 @@ def _faker_names(locales: list[str], attributes: tuple[str, ...]) -> set[str]:
 def _lexicon() -> _Lexicon:
     """Faker's first and last names for the configured locales, and our word lists (loaded
     once per process, on first use: about 0.2 s)."""
-    raw: Any = yaml.safe_load(_names_file().read_text(encoding="utf-8"))
+    raw: Any = load_yaml(_names_file().read_text(encoding="utf-8"))
 
     def folded(key: str) -> frozenset[str]:
         return frozenset(_fold(str(w)) for w in raw.get(key) or ())

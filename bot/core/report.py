@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bot.core.errors import KnowledgeError
 from bot.core.models import Category
 from bot.core.ports import CardRecord, PracticeRecord
+from bot.core.yaml_text import load_yaml
 
 Trend = Literal["up", "down", "flat"]
 TOP_CATEGORIES = 5
@@ -425,7 +426,7 @@ def _check_keys(path: Path, section: str, present: Iterable[str], required: froz
 
 def _load_one(path: Path) -> ReportFile:
     try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw: Any = load_yaml(path.read_text(encoding="utf-8"))
         data = ReportFile.model_validate(raw)
     except OSError as exc:
         raise KnowledgeError(path, "(file)", f"cannot read: {exc.strerror}") from None

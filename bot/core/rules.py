@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot.core.errors import KnowledgeError
 from bot.core.lexicon import word_pattern
 from bot.core.models import Category, Severity
+from bot.core.yaml_text import load_yaml
 
 DetectorName = Literal[
     "lexicon",
@@ -160,7 +161,7 @@ def compile_rule(data: RuleFile, path: Path, languages: set[str]) -> Rule:
 
 def load_rule(path: Path, languages: set[str]) -> Rule:
     try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw: Any = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise KnowledgeError(path, "yaml", str(exc).replace("\n", " ")) from None
     if not isinstance(raw, dict):

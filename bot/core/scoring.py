@@ -17,6 +17,7 @@ from bot.core.errors import KnowledgeError
 from bot.core.lexicon import Lexicon
 from bot.core.models import SEVERITY_ORDER, Category, Finding, ScoreLine
 from bot.core.ui import UiStrings
+from bot.core.yaml_text import load_yaml
 
 
 class LengthWeights(BaseModel):
@@ -47,7 +48,7 @@ class ScoreWeights(BaseModel):
 
 def load_score_weights(path: Path) -> ScoreWeights:
     try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw: Any = load_yaml(path.read_text(encoding="utf-8"))
         return ScoreWeights.model_validate(raw)
     except yaml.YAMLError as exc:
         raise KnowledgeError(path, "yaml", str(exc).replace("\n", " ")) from None

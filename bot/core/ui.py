@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.core.errors import KnowledgeError
 from bot.core.lexicon import word_pattern
+from bot.core.yaml_text import load_yaml
 
 _SENTENCE_END = re.compile(r"(?<![.!?])[.!?]+\s")  # from a run's first mark only: linear
 
@@ -100,7 +101,7 @@ def load_ui(directory: Path) -> dict[str, UiStrings]:
     strings: dict[str, UiStrings] = {}
     for path in sorted(directory.glob("*.yaml")):
         try:
-            raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+            raw: Any = load_yaml(path.read_text(encoding="utf-8"))
             data = UiFile.model_validate(raw)
             strings[data.lang] = UiStrings(
                 data=data,

@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from bot.core.errors import KnowledgeError
+from bot.core.yaml_text import load_yaml
 
 log = logging.getLogger(__name__)
 _CONCEPT_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -44,7 +45,7 @@ class ConceptGlossary:
             return cls({})
         source = path.read_text(encoding="utf-8")
         try:
-            data = yaml.safe_load(source) or {}
+            data = load_yaml(source) or {}
         except yaml.YAMLError as exc:
             raise KnowledgeError(path, "yaml", str(exc).replace("\n", " ")) from None
         concepts = data.get("concepts") if isinstance(data, dict) else None

