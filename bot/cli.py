@@ -25,6 +25,7 @@ import click
 from pydantic import ValidationError
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bot.app import build_coach, build_llm, open_flow, open_store, store_error
@@ -247,7 +248,7 @@ def _coach_batch(flow: CoachingFlow, path: Path, lang: str | None, as_json: bool
                 if as_json:
                     click.echo(json.dumps({"line": number, "error": message}, ensure_ascii=False))
                 else:
-                    console.print(f"[yellow]{message}[/yellow]")
+                    console.print(f"[yellow]{escape(message)}[/yellow]")
                 continue
             reply = flow.coach_text(text, lang or item_lang)
             if reply.follow_up is not None:
@@ -260,7 +261,7 @@ def _coach_batch(flow: CoachingFlow, path: Path, lang: str | None, as_json: bool
                 )
                 click.echo(json.dumps(payload, ensure_ascii=False))
             elif reply.kind == ReplyKind.INVALID:
-                console.print(f"[yellow]line {number}: {reply.text}[/yellow]")
+                console.print(f"[yellow]line {number}: {escape(reply.text)}[/yellow]")
             else:
                 console.rule(f"line {number}")
                 print_reply(console, reply, flow.coach.strings)
