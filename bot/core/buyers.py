@@ -16,15 +16,13 @@ import random
 import re
 from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bot.core.drills import DrillLibrary, check_name
+from bot.core.drills import DrillLibrary, check_name, load_yaml_model
 from bot.core.errors import KnowledgeError
 from bot.core.models import Category
-from bot.core.yaml_text import load_yaml
 
 SUFFIX = ".yaml"
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -190,18 +188,7 @@ class BuyerSheet(BaseModel):
 
 
 def load_buyer(path: Path) -> BuyerSheet:
-    try:
-        raw: Any = load_yaml(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise KnowledgeError(path, "yaml", str(exc).replace("\n", " ")) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KnowledgeError(path, "file", str(exc)) from None
-    if not isinstance(raw, dict):
-        raise KnowledgeError(path, "(file)", "a buyer sheet must be a YAML mapping")
-    try:
-        sheet = BuyerSheet.model_validate(raw)
-    except ValidationError as exc:
-        raise KnowledgeError.from_validation(path, exc) from None
+    sheet = load_yaml_model(path, BuyerSheet, "a buyer sheet")
     check_name(path, SUFFIX, sheet.id, sheet.lang)
     return sheet
 

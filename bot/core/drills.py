@@ -12,7 +12,7 @@ import random
 import re
 from collections.abc import Collection, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -92,7 +92,12 @@ def check_name(path: Path, suffix: str, item_id: str, lang: str) -> None:
         raise KnowledgeError(path, "lang", f"'{lang}' does not match the file name ('{name_lang}')")
 
 
-def load_drill(path: Path) -> Drill:
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def load_yaml_model(path: Path, model: type[Model], what: str) -> Model:
+    """One YAML mapping validated as `model`; any problem is one `KnowledgeError` naming
+    the file and the field (drills and buyer sheets are read this same way)."""
     try:
         raw: Any = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -100,11 +105,15 @@ def load_drill(path: Path) -> Drill:
     except (OSError, UnicodeDecodeError) as exc:
         raise KnowledgeError(path, "file", str(exc)) from None
     if not isinstance(raw, dict):
-        raise KnowledgeError(path, "(file)", "a drill file must be a YAML mapping")
+        raise KnowledgeError(path, "(file)", f"{what} must be a YAML mapping")
     try:
-        drill = Drill.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         raise KnowledgeError.from_validation(path, exc) from None
+
+
+def load_drill(path: Path) -> Drill:
+    drill = load_yaml_model(path, Drill, "a drill file")
     check_name(path, SUFFIX, drill.id, drill.lang)
     return drill
 
